@@ -1,0 +1,70 @@
+"""Ansible lookup `sparkctl_plan`: this host's fabric plan, computed by the sparkctl planner.
+
+The playbooks get the plan only through here, so `ansible-playbook` and `sparkctl provision`
+compute the same plan from the same inventory with the same code.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: sparkctl_plan
+author: sparkctl
+short_description: The fabric plan of one Spark, from the sparkctl planner
+description:
+  - Reads every host of group C(sparks) from hostvars, runs the sparkctl planner and returns the plan
+    of O(host) with its rendered files (netplan drop-in, environment, sysctl).
+options:
+  host:
+    description: The node whose plan to return.
+    type: str
+    required: true
+  topology:
+    description: Overrides C(sparkctl_topology).
+    type: str
+  discovered:
+    description: Cables discovered on the nodes, each C(node:port node:port); used when no cabling is pinned.
+    type: list
+    elements: str
+    default: []
+"""
+
+RETURN = r"""
+_raw:
+  description: One dict, the node's plan (interfaces, bonds, routes, sysctl, env, files, links).
+  type: list
+  elements: dict
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+
+
+class LookupModule(LookupBase):
+    """Returns `[node_view]` for the requested host."""
+
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
+        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            from sparkctl.ansible_bridge import node_view, plan_from_hostvars
+            from sparkctl.errors import SparkctlError
+        except ImportError as exc:
+            raise AnsibleError(
+                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+            ) from exc
+        variables = variables or {}
+        hosts = list(variables.get("groups", {}).get("sparks", []))
+        hostvars = variables.get("hostvars", {})
+        try:
+            plan = plan_from_hostvars(
+                hosts,
+                {name: hostvars[name] for name in hosts},
+                str(variables.get("inventory_file") or "inventory"),
+                self.get_option("topology"),
+                self.get_option("discovered"),
+            )
+            return [node_view(plan, self.get_option("host"))]
+        except SparkctlError as exc:
+            raise AnsibleError(f"sparkctl: {exc}") from None

@@ -1,0 +1,5 @@
+"""`python -m sparkctl` runs the CLI."""
+
+from sparkctl.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""`sparkctl plan` and `sparkctl render`: the plan shown, or written out as the files a node gets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from sparkctl.cluster import load_cluster
+from sparkctl.commands.options import inventory_option, topology_option
+from sparkctl.errors import InputError
+from sparkctl.render import node_files
+
+
+@click.command()
+@inventory_option
+@topology_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable plan (stable schema).")
+def plan(inventory: Path, topology: str | None, as_json: bool) -> None:
+    """Show the fabric plan: a drawing of nodes and cables, then each node's files."""
+    cluster = load_cluster(inventory, topology)
+    data = cluster.plan.to_dict()
+    if as_json:
+        for name in cluster.plan.nodes:
+            files = node_files(cluster.plan, name, data)
+            data["nodes"][name]["netplan"] = files["netplan"].content
+            data["nodes"][name]["files"] = {kind: f.to_dict() for kind, f in files.items()}
+        click.echo(json.dumps(data, indent=2))
+        return
+    from sparkctl.views.plan_view import show_plan
+
+    show_plan(cluster.plan, data)
+
+
+@click.command()
+@inventory_option
+@topology_option
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Directory; each node's files go under OUT/<node>/ at their target paths.")
+def render(inventory: Path, topology: str | None, out: Path) -> None:
+    """Write each node's fabric files under OUT/<node>/ (netplan with mode 0600)."""
+    cluster = load_cluster(inventory, topology)
+    data = cluster.plan.to_dict()
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", key="--out", file=out, fix="pass a directory")
+    for name in cluster.plan.nodes:
+        for rendered in node_files(cluster.plan, name, data).values():
+            target = out / name / rendered.path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(rendered.mode, 8))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(rendered.content)
+            os.chmod(target, int(rendered.mode, 8))
+            click.echo(str(target))

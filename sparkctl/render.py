@@ -1,0 +1,78 @@
+"""Render a node's plan into the files that configure it, from the one set of templates in templates/.
+
+`sparkctl plan`, `sparkctl render` and the Ansible roles (through the sparkctl_plan lookup) all call
+`node_files`, so a preview is byte for byte what provisioning writes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from sparkctl import tuning
+from sparkctl.model import ClusterPlan
+
+NETPLAN_PATH = "/etc/netplan/60-sparkctl-fabric.yaml"
+ENV_PATH = "/etc/sparkctl/fabric.env"
+PROFILE_PATH = "/etc/profile.d/sparkctl-fabric.sh"
+SYSTEMD_PATH = "/etc/systemd/system.conf.d/60-sparkctl-fabric.conf"
+SYSCTL_PATH = "/etc/sysctl.d/60-sparkctl-fabric.conf"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One file for one node: where it goes, what it holds, its mode (netplan wants 0600)."""
+
+    path: str
+    content: str
+    mode: str
+    template: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "content": self.content, "mode": self.mode, "template": self.template}
+
+
+FILES = (
+    ("netplan", NETPLAN_PATH, "0600", "netplan-fabric.yaml.j2"),
+    ("env", ENV_PATH, "0644", "fabric.env.j2"),
+    ("profile", PROFILE_PATH, "0644", "profile-fabric.sh.j2"),
+    ("systemd", SYSTEMD_PATH, "0644", "systemd-fabric.conf.j2"),
+    ("sysctl", SYSCTL_PATH, "0644", "sysctl-fabric.conf.j2"),
+)
+
+
+def templates_dir() -> Path:
+    """templates/ of this checkout (SPARKCTL_TEMPLATES overrides, for a packaged install)."""
+    return Path(os.environ.get("SPARKCTL_TEMPLATES", Path(__file__).resolve().parent.parent / "templates"))
+
+
+@cache
+def _environment(directory: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders YAML and shell, never HTML
+    )
+    env.filters["shell_quote"] = shlex.quote
+    env.filters["sysctl_why"] = tuning.why
+    return env
+
+
+def node_files(plan: ClusterPlan, node: str, plan_dict: dict[str, Any] | None = None) -> dict[str, RenderedFile]:
+    """Every file sparkctl writes on `node`, keyed by kind (netplan, env, profile, systemd, sysctl)."""
+    data = plan_dict if plan_dict is not None else plan.to_dict()
+    context = {"topology": plan.topology, "node": data["nodes"][node]}
+    env = _environment(templates_dir())
+    return {
+        kind: RenderedFile(path, env.get_template(template).render(context), mode, template)
+        for kind, path, mode, template in FILES
+    }

@@ -1,0 +1,337 @@
+"""Turn inventory variables into checked, typed cluster settings.
+
+Every `sparkctl_*` variable is read and checked here, once, so the planner can trust its input and
+every mistake is reported with the file and key that hold it and what to write instead. Cluster-wide
+settings must be the same on every Spark (they normally live in group_vars/sparks.yml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address, ip_interface, ip_network
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sparkctl import hardware
+from sparkctl.errors import InputError
+from sparkctl.inventory import HostVars, Inventory
+from sparkctl.model import TOPOLOGIES, Cable, Endpoint
+
+T = TypeVar("T")
+
+DEFAULT_MTU = 9000
+MTU_RANGE = (1280, 9216)
+DEFAULT_POOL = "10.20.0.0/16"
+DEFAULT_SUBNET_PREFIX = 24
+BOND_MODES = ("802.3ad", "balance-rr", "active-backup", "balance-xor", "broadcast", "balance-tlb", "balance-alb")
+HASH_POLICIES = ("layer2", "layer3+4", "layer2+3", "encap2+3", "encap3+4")
+LACP_RATES = ("slow", "fast")
+
+
+@dataclass(frozen=True)
+class BondSettings:
+    name: str = "bond0"
+    members: tuple[str, ...] | None = None  # None: every netdev of the cabled ports
+    mode: str = "802.3ad"
+    transmit_hash_policy: str = "layer3+4"
+    lacp_rate: str = "fast"
+    mii_monitor_interval: int = 100
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    port: str
+    networks: tuple[IPv4Network, IPv4Network]
+    targets: tuple[IPv4Address, ...]
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    name: str
+    index: int  # 1-based position in group `sparks`; the host part of its fabric addresses
+    management_address: str
+    fabric_addresses: dict[str, IPv4Interface] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    topology: str
+    mtu: int
+    fabric_pool: IPv4Network
+    subnet_prefix: int
+    cabling: tuple[Cable, ...] | None
+    bond: BondSettings
+    storage: StorageSettings | None
+    switch_ports: tuple[str, ...]
+    bootstrap_interface: str
+    nodes: tuple[NodeSettings, ...]
+    source: Callable[[str], str]  # where a cluster key is set, for error messages
+
+    def node(self, name: str) -> NodeSettings:
+        return next(n for n in self.nodes if n.name == name)
+
+
+class _Reader:
+    """Reads one host's variables and raises InputError naming file and key."""
+
+    def __init__(self, host: HostVars, fallback: Path) -> None:
+        self.host = host
+        self.fallback = fallback
+
+    def where(self, key: str) -> Path:
+        return self.host.source(key) or self.fallback
+
+    def fail(self, key: str, message: str, fix: str) -> InputError:
+        return InputError(message, file=self.where(key), key=key, fix=fix)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.host.values.get(key, default)
+
+    def typed(self, key: str, kind: type[T], default: T, fix: str) -> T:
+        value = self.host.values.get(key, default)
+        if kind is int and isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, f"must be {kind.__name__}, found {value!r}", fix)
+        return value
+
+    def network(self, key: str, value: Any, fix: str) -> IPv4Network:
+        try:
+            net = ip_network(str(value), strict=True)
+        except ValueError as exc:
+            raise self.fail(key, f"{value!r} is not a valid network ({exc})", fix) from None
+        if not isinstance(net, IPv4Network):
+            raise self.fail(key, f"{value!r} is not an IPv4 network", fix)
+        return net
+
+
+def parse_endpoint(text: str, where: _Reader, key: str, nodes: Mapping[str, Any]) -> Endpoint:
+    node, sep, port = str(text).strip().partition(":")
+    if not sep or port not in hardware.PORTS:
+        raise where.fail(key, f"{text!r} is not NODE:PORT", "write e.g. spark1:p0 (ports are p0 and p1)")
+    if node not in nodes:
+        raise where.fail(key, f"{text!r} names {node!r}, which is not in group sparks",
+                         f"use one of: {', '.join(nodes)}")
+    return Endpoint(node, port)
+
+
+def parse_cabling(value: Any, where: _Reader, key: str, nodes: Mapping[str, Any]) -> tuple[Cable, ...]:
+    """Cables written `"spark1:p0 spark2:p0"` (or with `-`, `<->` between); each port at most once."""
+    if not isinstance(value, list):
+        raise where.fail(key, f"must be a list of cables, found {value!r}", 'write e.g. ["spark1:p0 spark2:p0"]')
+    cables: list[Cable] = []
+    used: dict[Endpoint, int] = {}
+    for number, item in enumerate(value):
+        item_key = f"{key}[{number}]"
+        parts = str(item).replace("<->", " ").replace(" - ", " ").split()
+        if len(parts) != 2:
+            raise where.fail(item_key, f"{item!r} is not a cable", 'write "NODE:PORT NODE:PORT", e.g. "spark1:p0 spark2:p0"')
+        one, other = (parse_endpoint(p, where, item_key, nodes) for p in parts)
+        if one.node == other.node:
+            raise where.fail(item_key, f"{item!r} connects {one.node} to itself", "connect two different Sparks")
+        for end in (one, other):
+            if end in used:
+                raise where.fail(item_key, f"port {end} is cabled twice (also in {key}[{used[end]}])",
+                                 "a QSFP56 cage holds one cable: remove one of the two entries")
+            used[end] = number
+        cables.append(Cable.between(one, other))
+    return tuple(cables)
+
+
+def _fabric_addresses(reader: _Reader) -> dict[str, IPv4Interface]:
+    key = "sparkctl_fabric_addresses"
+    raw = reader.get(key, {}) or {}
+    if not isinstance(raw, dict):
+        raise reader.fail(key, f"must be a mapping of interface to address, found {raw!r}",
+                          "write e.g. {enp1s0f0np0: 10.20.0.1/24}")
+    allowed = (*hardware.ALL_NETDEVS, "bond0")
+    out: dict[str, IPv4Interface] = {}
+    for iface, value in raw.items():
+        if iface not in allowed and not str(iface).startswith("bond"):
+            raise reader.fail(f"{key}.{iface}", f"{iface!r} is not a fabric interface",
+                              f"use one of: {', '.join(allowed)}")
+        try:
+            addr = ip_interface(str(value))
+        except ValueError:
+            addr = None
+        if not isinstance(addr, IPv4Interface) or "/" not in str(value):
+            raise reader.fail(f"{key}.{iface}", f"{value!r} is not an IPv4 address with prefix",
+                              "write e.g. 10.0.0.1/24")
+        out[str(iface)] = addr
+    return out
+
+
+def _bond(reader: _Reader) -> BondSettings:
+    key = "sparkctl_bond"
+    raw = reader.get(key, {}) or {}
+    if not isinstance(raw, dict):
+        raise reader.fail(key, f"must be a mapping, found {raw!r}", "write e.g. {mode: 802.3ad}")
+    unknown = set(raw) - {"name", "members", "mode", "transmit_hash_policy", "lacp_rate", "mii_monitor_interval"}
+    if unknown:
+        raise reader.fail(f"{key}.{sorted(unknown)[0]}", "is not a bond setting",
+                          "use name, members, mode, transmit_hash_policy, lacp_rate, mii_monitor_interval")
+    defaults = BondSettings()
+    mode = str(raw.get("mode", defaults.mode))
+    if mode not in BOND_MODES:
+        raise reader.fail(f"{key}.mode", f"{mode!r} is not a bond mode", f"use one of: {', '.join(BOND_MODES)}")
+    policy = str(raw.get("transmit_hash_policy", defaults.transmit_hash_policy))
+    if policy not in HASH_POLICIES:
+        raise reader.fail(f"{key}.transmit_hash_policy", f"{policy!r} is not a hash policy",
+                          f"use one of: {', '.join(HASH_POLICIES)}")
+    rate = str(raw.get("lacp_rate", defaults.lacp_rate))
+    if rate not in LACP_RATES:
+        raise reader.fail(f"{key}.lacp_rate", f"{rate!r} is not a LACP rate", "use slow or fast")
+    members = raw.get("members")
+    if members is not None:
+        if not isinstance(members, list) or not members:
+            raise reader.fail(f"{key}.members", f"must be a non-empty list, found {members!r}",
+                              "write e.g. [enp1s0f0np0, enp1s0f1np1]")
+        for member in members:
+            if member not in hardware.ALL_NETDEVS:
+                raise reader.fail(f"{key}.members", f"{member!r} is not a ConnectX-7 netdev",
+                                  f"use of: {', '.join(hardware.ALL_NETDEVS)}")
+        members = tuple(str(m) for m in members)
+    name = str(raw.get("name", defaults.name))
+    if not name.startswith("bond") or len(name) > 15:
+        raise reader.fail(f"{key}.name", f"{name!r} is not a usable bond name", "use e.g. bond0")
+    interval = raw.get("mii_monitor_interval", defaults.mii_monitor_interval)
+    if not isinstance(interval, int) or interval < 0:
+        raise reader.fail(f"{key}.mii_monitor_interval", f"{interval!r} is not milliseconds", "use e.g. 100")
+    return BondSettings(name, members, mode, policy, rate, interval)
+
+
+def _storage(reader: _Reader) -> StorageSettings | None:
+    key = "sparkctl_storage"
+    raw = reader.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise reader.fail(key, f"must be a mapping, found {raw!r}",
+                          "write {port: p1, networks: [NET_HALF0, NET_HALF1], targets: [ADDR]}")
+    port = str(raw.get("port", "p1"))
+    if port not in hardware.PORTS:
+        raise reader.fail(f"{key}.port", f"{port!r} is not a port", "use p0 or p1")
+    networks = raw.get("networks")
+    if not isinstance(networks, list) or len(networks) != 2:
+        raise reader.fail(f"{key}.networks", f"must list two networks, one per PCIe half, found {networks!r}",
+                          "write e.g. [10.30.0.0/24, 10.31.0.0/24]")
+    nets = tuple(reader.network(f"{key}.networks", n, "write a network such as 10.30.0.0/24") for n in networks)
+    if nets[0].overlaps(nets[1]):
+        raise reader.fail(f"{key}.networks", "the two halves share a subnet",
+                          "give each PCIe half its own subnet (two twins on one subnet break routing)")
+    targets = raw.get("targets", [])
+    if not isinstance(targets, list):
+        raise reader.fail(f"{key}.targets", f"must be a list of addresses, found {targets!r}",
+                          "write e.g. [10.30.0.100]")
+    parsed: list[IPv4Address] = []
+    for target in targets:
+        try:
+            addr = ip_address(str(target))
+        except ValueError:
+            raise reader.fail(f"{key}.targets", f"{target!r} is not an IP address",
+                              "write the storage server's address, e.g. 10.30.0.100") from None
+        if not isinstance(addr, IPv4Address) or not any(addr in n for n in nets):
+            raise reader.fail(f"{key}.targets", f"{target} is in neither storage network",
+                              f"use an address inside {nets[0]} or {nets[1]}")
+        parsed.append(addr)
+    return StorageSettings(port, (nets[0], nets[1]), tuple(parsed))
+
+
+CLUSTER_KEYS = (
+    "sparkctl_topology", "sparkctl_mtu", "sparkctl_fabric_pool", "sparkctl_subnet_prefix", "sparkctl_cabling",
+    "sparkctl_bond", "sparkctl_storage", "sparkctl_switch_ports", "sparkctl_bootstrap_interface",
+)
+
+
+def read_settings(inventory: Inventory, topology: str | None = None) -> ClusterSettings:
+    """Check every sparkctl variable of the inventory and return the cluster settings."""
+    hosts = list(inventory)
+    first = _Reader(hosts[0], inventory.hosts_file)
+    for other in hosts[1:]:
+        for key in CLUSTER_KEYS:
+            if other.values.get(key) != hosts[0].values.get(key):
+                where = other.source(key) or hosts[0].source(key) or inventory.hosts_file
+                raise InputError(
+                    f"differs between {hosts[0].name} and {other.name}", file=where, key=key,
+                    fix="cluster settings must be the same on every Spark: set it once in group_vars/sparks.yml",
+                )
+
+    chosen = topology or first.get("sparkctl_topology", "direct")
+    if chosen not in TOPOLOGIES:
+        if topology:
+            raise InputError(f"unknown topology {chosen!r}", key="--topology", fix=f"use one of: {', '.join(TOPOLOGIES)}")
+        raise first.fail("sparkctl_topology", f"unknown topology {chosen!r}", f"use one of: {', '.join(TOPOLOGIES)}")
+
+    mtu = first.typed("sparkctl_mtu", int, DEFAULT_MTU, "write a whole number such as 9000")
+    if not MTU_RANGE[0] <= mtu <= MTU_RANGE[1]:
+        raise first.fail("sparkctl_mtu", f"{mtu} is out of range {MTU_RANGE[0]}-{MTU_RANGE[1]}",
+                         "use 9000 (jumbo frames) unless a switch on the path needs less")
+
+    pool = first.network("sparkctl_fabric_pool", first.get("sparkctl_fabric_pool", DEFAULT_POOL),
+                         "write a network such as 10.20.0.0/16 (host bits zero)")
+    prefix = first.typed("sparkctl_subnet_prefix", int, DEFAULT_SUBNET_PREFIX, "write e.g. 24")
+    if not pool.prefixlen <= prefix <= 30:
+        raise first.fail("sparkctl_subnet_prefix", f"/{prefix} does not fit in the pool {pool}",
+                         f"use a prefix between /{pool.prefixlen} and /30")
+
+    names = {h.name: h for h in hosts}
+    cabling_raw = first.get("sparkctl_cabling")
+    cabling = None if cabling_raw is None else parse_cabling(cabling_raw, first, "sparkctl_cabling", names)
+
+    switch_ports_raw = first.get("sparkctl_switch_ports", ["p0"])
+    if not isinstance(switch_ports_raw, list) or not switch_ports_raw or any(
+        p not in hardware.PORTS for p in switch_ports_raw
+    ) or len(set(switch_ports_raw)) != len(switch_ports_raw):
+        raise first.fail("sparkctl_switch_ports", f"{switch_ports_raw!r} is not a list of ports",
+                         "write [p0] or [p0, p1]")
+    bootstrap = str(first.get("sparkctl_bootstrap_interface", hardware.MANAGEMENT_INTERFACE))
+
+    nodes: list[NodeSettings] = []
+    readers: dict[str, _Reader] = {}
+    seen_mgmt: dict[str, str] = {}
+    for index, host in enumerate(hosts, start=1):
+        reader = readers[host.name] = _Reader(host, inventory.hosts_file)
+        mgmt = host.values.get("ansible_host")
+        if mgmt is None:
+            raise reader.fail("ansible_host", f"{host.name} has no management address",
+                              f"set ansible_host for {host.name} to the address of its {hardware.MANAGEMENT_INTERFACE}")
+        mgmt = str(mgmt)
+        if mgmt in seen_mgmt:
+            raise reader.fail("ansible_host", f"{host.name} and {seen_mgmt[mgmt]} share the address {mgmt}",
+                              "give every Spark its own management address")
+        seen_mgmt[mgmt] = host.name
+        nodes.append(NodeSettings(host.name, index, mgmt, _fabric_addresses(reader)))
+
+    settings = ClusterSettings(
+        topology=chosen, mtu=mtu, fabric_pool=pool, subnet_prefix=prefix, cabling=cabling,
+        bond=_bond(first), storage=_storage(first), switch_ports=tuple(switch_ports_raw),
+        bootstrap_interface=bootstrap, nodes=tuple(nodes),
+        source=lambda key: "--topology" if key == "sparkctl_topology" and topology else str(first.where(key)),
+    )
+    _check_management_overlap(settings, first, readers)
+    return settings
+
+
+def _check_management_overlap(settings: ClusterSettings, first: _Reader, readers: dict[str, _Reader]) -> None:
+    """The fabric must never claim a management address: that would cut the node off."""
+    fabric = [("sparkctl_fabric_pool", settings.fabric_pool)]
+    if settings.storage:
+        fabric += [("sparkctl_storage.networks", n) for n in settings.storage.networks]
+    for node in settings.nodes:
+        try:
+            mgmt = ip_address(node.management_address)
+        except ValueError:
+            continue  # a DNS name: nothing to compare
+        for key, net in fabric:
+            if mgmt in net:
+                raise first.fail(key, f"{net} contains {node.name}'s management address {mgmt}",
+                                 "choose a fabric network that does not overlap the management network")
+        for other in settings.nodes:
+            for iface, addr in other.fabric_addresses.items():
+                if mgmt in addr.network:
+                    raise readers[other.name].fail(
+                        f"sparkctl_fabric_addresses.{iface}",
+                        f"{addr} overlaps {node.name}'s management address {mgmt}",
+                        "choose a fabric subnet apart from the management network",
+                    )

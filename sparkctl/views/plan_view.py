@@ -1,0 +1,68 @@
+"""The human view of a plan: the cabling drawn, every link's halves and subnets, then each node's files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from sparkctl.model import ClusterPlan
+from sparkctl.render import node_files
+
+
+def _drawing(plan: ClusterPlan, data: dict[str, Any]) -> Text:
+    text = Text()
+    if plan.topology == "switch":
+        ports = sorted({link.a.port for link in plan.links})
+        text.append("            ┌──────── switch ────────┐\n", style="bold")
+        for name in plan.nodes:
+            text.append(f"  {name:>10} ", style="bold cyan")
+            text.append(" ".join(f"{p}═══╡" for p in ports) + "\n")
+        return text
+    for cable in plan.cables:
+        text.append(f"  {cable.a.node:>10} ", style="bold cyan")
+        text.append(f"{cable.a.port} ══════════ {cable.b.port} ")
+        text.append(f"{cable.b.node}\n", style="bold cyan")
+    storage = [link for link in plan.links if link.kind == "storage" and link.half == 0]
+    for link in storage:
+        text.append(f"  {link.a.node:>10} ", style="bold cyan")
+        text.append(f"{link.a.port} ══════════ ")
+        text.append("storage\n", style="bold magenta")
+    return text
+
+
+def _links_table(plan: ClusterPlan) -> Table:
+    table = Table(title="Links (one subnet per PCIe half)", expand=False)
+    for column in ("cable", "half", "A", "B", "subnet"):
+        table.add_column(column)
+    for link in plan.links:
+        a = f"{link.a.node} {link.a.interface} {link.a.address or ''}".strip()
+        b = f"{link.b.node} {link.b.interface} {link.b.address or ''}".strip()
+        table.add_row(link.cable, str(link.half), a, b, str(link.subnet))
+    return table
+
+
+def show_plan(plan: ClusterPlan, data: dict[str, Any], console: Console | None = None) -> None:
+    """Print the plan for a person: drawing, links, warnings, then each node's netplan and environment."""
+    console = console or Console()
+    console.print(
+        f"[bold]Topology[/] {plan.topology} · MTU {plan.mtu} · pool {plan.fabric_pool} · "
+        f"cabling {plan.cabling_source} · {len(plan.nodes)} nodes"
+    )
+    console.print(_drawing(plan, data))
+    console.print(_links_table(plan))
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    for name, node in plan.nodes.items():
+        files = node_files(plan, name, data)
+        body = Group(
+            Text(f"{files['netplan'].path} (mode {files['netplan'].mode})", style="dim"),
+            Text(files["netplan"].content),
+            Text(files["env"].path, style="dim"),
+            Text("\n".join(f"{k}={v}" for k, v in sorted(node.env.items()))),
+        )
+        title = f"{name} · management {node.management_address} (not touched)"
+        console.print(Panel(body, title=title, title_align="left"))
