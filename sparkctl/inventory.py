@@ -56,7 +56,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"`{key}` is given twice in one mapping", key_node.start_mark
@@ -71,7 +71,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _n
 def _load_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+            return yaml.load(handle, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -184,19 +184,16 @@ def load_inventory(path: Path | str) -> Inventory:
     for host in _members(SPARK_GROUP, groups):
         values: dict[str, Any] = {}
         sources: dict[str, Path] = {}
-
-        def apply(layer: Mapping[str, Any], origin: Path) -> None:
+        layers: list[tuple[Mapping[str, Any], Path]] = []
+        for group in _group_chain(_host_group(host, groups), groups):
+            layers.append((groups[group].vars, hosts_file))
+            layers += [(layer, origin) for origin, layer in file_vars.get(group, [])]
+        layers.append((groups[f"host:{host}"].vars, hosts_file))
+        layers += [(_mapping(_load_yaml(f), f, "(top level)"), f) for f in _vars_files(root / "host_vars", host)]
+        for layer, origin in layers:
             for key, value in layer.items():
                 values[str(key)] = value
                 sources[str(key)] = origin
-
-        for group in _group_chain(_host_group(host, groups), groups):
-            apply(groups[group].vars, hosts_file)
-            for origin, layer in file_vars.get(group, []):
-                apply(layer, origin)
-        apply(groups[f"host:{host}"].vars, hosts_file)
-        for origin in _vars_files(root / "host_vars", host):
-            apply(_mapping(_load_yaml(origin), origin, "(top level)"), origin)
         values.setdefault("inventory_hostname", host)
         inventory.hosts[host] = HostVars(host, values, sources)
     return inventory

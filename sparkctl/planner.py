@@ -147,7 +147,7 @@ def _plan_peer_links(plan: ClusterPlan, settings: ClusterSettings, addressing: _
             bad = cable.a if cable.a.port == storage_port else cable.b
             raise InputError(f"{bad} is the storage port but is cabled to a Spark ({cable})",
                              file=settings.source("sparkctl_cabling"), key="sparkctl_cabling",
-                             fix=f"cable Sparks to each other on the other port, or change sparkctl_storage.port")
+                             fix="cable Sparks to each other on the other port, or change sparkctl_storage.port")
         owner = min(cable.a, cable.b, key=lambda e: (index[e.node], e.port))
         slot = (index[owner.node] - 1) * 2 + _port_index(owner.port)
         for half in hardware.HALVES:

@@ -60,7 +60,7 @@ def _environment(directory: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - renders YAML and shell, never HTML
+        autoescape=False,
     )
     env.filters["shell_quote"] = shlex.quote
     env.filters["sysctl_why"] = tuning.why

@@ -169,7 +169,7 @@ def _bond(reader: _Reader) -> BondSettings:
         raise reader.fail(key, f"must be a mapping, found {raw!r}", "write e.g. {mode: 802.3ad}")
     unknown = set(raw) - {"name", "members", "mode", "transmit_hash_policy", "lacp_rate", "mii_monitor_interval"}
     if unknown:
-        raise reader.fail(f"{key}.{sorted(unknown)[0]}", "is not a bond setting",
+        raise reader.fail(f"{key}.{min(unknown)}", "is not a bond setting",
                           "use name, members, mode, transmit_hash_policy, lacp_rate, mii_monitor_interval")
     defaults = BondSettings()
     mode = str(raw.get("mode", defaults.mode))
