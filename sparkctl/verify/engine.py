@@ -1,0 +1,353 @@
+"""verify-link: measure every planned link on the nodes and judge each measurement.
+
+Order matters because a later check means nothing when an earlier one failed: facts (carrier,
+speed, MTU, addresses) first, then the peer probe on halves that have carrier, then path-MTU and
+loss pings on halves that are addressed, then iperf3 on cables whose halves answer. Within each
+step every link runs at once. A skipped check says why; it never counts as a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sparkctl import hardware, ssh
+from sparkctl.cluster import Cluster
+from sparkctl.errors import InputError
+from sparkctl.model import Cable, ClusterPlan, Endpoint, Link
+from sparkctl.planner import build_plan
+from sparkctl.verify import probes
+from sparkctl.verify.expectations import Expectations
+from sparkctl.verify.parse_ethtool import parse_ethtool, parse_ethtool_module
+from sparkctl.verify.parse_iperf import IperfResult
+from sparkctl.verify.parse_pcie import parse_pcie_sysfs
+from sparkctl.verify.parse_peer import PeerProbeReport
+from sparkctl.verify.parse_ping import PingResult
+from sparkctl.verify.parsing import ParseError
+from sparkctl.verify.verdicts import (
+    Check,
+    End,
+    judge_bandwidth,
+    judge_cable_bandwidth,
+    judge_carrier,
+    judge_module,
+    judge_mtu,
+    judge_mtu_path,
+    judge_pcie,
+    judge_peer,
+    judge_ping_loss,
+    judge_speed,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[str], None]
+
+LOSS_PINGS = 500
+LOSS_INTERVAL_S = 0.002
+PROBE_LISTEN_S = 2.0
+
+
+@dataclass(frozen=True)
+class Options:
+    duration_s: float = 5.0
+    streams: int = 4
+    links: tuple[str, ...] = ()
+
+
+@dataclass
+class Report:
+    plan: ClusterPlan
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok is not False for c in self.checks)
+
+    @property
+    def problems(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    def to_dict(self) -> dict[str, Any]:
+        by_link: dict[str, list[dict[str, Any]]] = {}
+        for c in self.checks:
+            by_link.setdefault(c.link, []).append(
+                {"check": c.check, "value": c.value, "expected": c.expected, "ok": c.ok, "message": c.message})
+        return {
+            "ok": self.ok,
+            "topology": self.plan.topology,
+            "links": [{"name": name, "checks": checks} for name, checks in by_link.items()],
+            "problems": [{"link": c.link, "check": c.check, "value": c.value, "expected": c.expected,
+                          "message": c.message} for c in self.problems],
+        }
+
+
+def parallel(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """Run `func` over `items` at once (SSH-bound work), results in order; the first error propagates."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
+        return list(pool.map(func, items))
+
+
+def _end(link: Link, side: str) -> End:
+    end = link.a if side == "a" else link.b
+    return End(end.node, end.interface, end.port)
+
+
+def select_links(plan: ClusterPlan, wanted: Iterable[str]) -> list[Link]:
+    """The planned peer links, or those of the cables named on the command line (`A:p0-B:p0`)."""
+    links = [link for link in plan.links if link.kind == "peer"]
+    names: set[str] = set()
+    for text in wanted:
+        one, sep, other = text.partition("-")
+        parts = [p.partition(":") for p in (one, other)]
+        if not sep or any(not s or not n or port not in hardware.PORTS for n, s, port in parts):
+            raise InputError(f"{text!r} is not a cable", key="--links", fix="write NODE:PORT-NODE:PORT, e.g. spark1:p0-spark2:p0")
+        names.add(Cable.between(Endpoint(parts[0][0], parts[0][2]), Endpoint(parts[1][0], parts[1][2])).name)
+    if names:
+        unknown = names - {link.cable for link in links}
+        if unknown:
+            raise InputError(f"{min(unknown)} is not a planned cable", key="--links",
+                             fix=f"use one of: {', '.join(c.name for c in plan.cables)}")
+        links = [link for link in links if link.cable in names]
+    if not links:
+        raise InputError(f"the {plan.topology} plan has no node-to-node links to verify", key="--links",
+                         fix="verify-link checks cables between Sparks (direct, dual cable, ring, storage split)")
+    return links
+
+
+class Verifier:
+    """One verify-link run over a cluster's planned links."""
+
+    def __init__(self, cluster: Cluster, targets: dict[str, ssh.SSHTarget], expect: Expectations,
+                 options: Options, progress: Progress) -> None:
+        self.cluster = cluster
+        self.targets = targets
+        self.expect = expect
+        self.options = options
+        self.progress = progress
+        self.facts: dict[str, dict[str, Any]] = {}
+
+    def run(self) -> Report:
+        names = list(self.cluster.plan.nodes)
+        self.progress("reading interfaces on " + ", ".join(names))
+        gathered = parallel(lambda n: probes.node_facts(self.targets[n], list(hardware.ALL_NETDEVS)), names)
+        self.facts = dict(zip(names, gathered, strict=True))
+        plan = self._plan_as_provisioned()
+        links = select_links(plan, self.options.links)
+        report = Report(plan)
+        usable = self._link_checks(links, report)
+        self.progress(f"probing peers on {len(usable)} halves")
+        peered = self._peer_checks(usable, report)
+        self.progress("path MTU and loss")
+        answering = self._ping_checks(peered, plan.mtu, report)
+        self.progress(f"bandwidth, {self.options.duration_s:g} s per cable, all cables at once")
+        self._bandwidth_checks(links, answering, report)
+        self.rdma_checks(links, report)
+        return report
+
+    def _plan_as_provisioned(self) -> ClusterPlan:
+        """The plan for the cabling the nodes were provisioned for, when the inventory pins none."""
+        settings = self.cluster.settings
+        if settings.cabling is not None:
+            return self.cluster.plan
+        recorded = next((f["cabling"] for f in self.facts.values() if isinstance(f.get("cabling"), dict)), None)
+        if recorded and recorded.get("cables"):
+            from sparkctl.ansible_bridge import parse_discovered
+
+            return build_plan(settings, parse_discovered(recorded["cables"]))
+        return self.cluster.plan
+
+    def _iface(self, node: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.facts[node]["interfaces"].get(name, {"exists": False})
+        return found
+
+    def _link_checks(self, links: list[Link], report: Report) -> list[Link]:
+        """Carrier, speed, MTU, address, PCIe and module on both ends; returns halves fit to go on."""
+        usable = []
+        for link in links:
+            good = True
+            for side, other in (("a", "b"), ("b", "a")):
+                end, peer = _end(link, side), _end(link, other)
+                planned = link.a if side == "a" else link.b
+                info = self._iface(end.node, end.interface)
+                if not info.get("exists"):
+                    report.checks.append(Check(link.name, "carrier", "missing", "interface present", False,
+                                               f"{end} does not exist: is {end.node} a DGX Spark with its "
+                                               "ConnectX-7 driver loaded?"))
+                    good = False
+                    continue
+                carrier_raw = info.get("carrier")  # sysfs refuses to read it while the interface is down
+                carrier = carrier_raw == "1"
+                check = judge_carrier(link.name, end, peer, carrier_raw is not None, carrier)
+                report.checks.append(check)
+                good &= bool(check.ok)
+                report.checks.append(judge_speed(link.name, end, peer, self._speed(info) if carrier else None,
+                                                 self.expect.link_speed_mbps))
+                report.checks.append(judge_mtu(link.name, end, _int(info.get("mtu")), self.cluster.plan.mtu))
+                want = str(planned.address) if planned.address else None
+                if want and want not in info.get("addresses", []):
+                    report.checks.append(Check(link.name, "address", ", ".join(info.get("addresses", [])) or "none",
+                                               want, False, f"{end} lacks its planned address {want}: run "
+                                               "sparkctl provision"))
+                    good = False
+                report.checks.append(judge_pcie(link.name, end, end.interface, _pcie(info.get("pcie"))))
+                report.checks.append(judge_module(link.name, end, _module(info.get("module"))))
+            if good:
+                usable.append(link)
+            else:
+                for name in ("peer", "loss", "bandwidth"):
+                    report.checks.append(Check(link.name, name, "", "", None,
+                                               "skipped: the link is not up and addressed (see above)"))
+        return usable
+
+    @staticmethod
+    def _speed(info: dict[str, Any]) -> int | None:
+        tool = info.get("ethtool")
+        if tool and tool.get("rc") == 0:
+            try:
+                return parse_ethtool(tool["out"]).speed_mbps
+            except ParseError:
+                pass
+        return _int(info.get("speed"))
+
+    def _peer_checks(self, links: list[Link], report: Report) -> list[Link]:
+        ends = [(link, side) for link in links for side in ("a", "b")]
+
+        def probe(item: tuple[Link, str]) -> PeerProbeReport | None:
+            link, side = item
+            end = _end(link, side)
+            try:
+                return probes.peer_probe(self.targets[end.node], end.interface, PROBE_LISTEN_S)
+            except ParseError:
+                return None
+
+        results = parallel(probe, ends)
+        bad: set[str] = set()
+        for (link, side), result in zip(ends, results, strict=True):
+            other = _end(link, "b" if side == "a" else "a")
+            check = judge_peer(link.name, _end(link, side), f"{other.node}:{other.interface}", result)
+            report.checks.append(check)
+            if not check.ok:
+                bad.add(link.name)
+        return [link for link in links if link.name not in bad]
+
+    def _ping_checks(self, links: list[Link], mtu: int, report: Report) -> list[Link]:
+        jobs: list[tuple[Link, str, str]] = []
+        for link in links:
+            jobs += [(link, "a", "mtu"), (link, "b", "mtu"), (link, "a", "loss")]
+
+        def run(job: tuple[Link, str, str]) -> PingResult | None:
+            link, side, kind = job
+            here, there = (link.a, link.b) if side == "a" else (link.b, link.a)
+            assert here.address and there.address
+            source, target = str(here.address.ip), str(there.address.ip)
+            if kind == "mtu":
+                return probes.ping(self.targets[here.node], source, target, size=mtu - 28, count=3,
+                                   dont_fragment=True)
+            return probes.ping(self.targets[here.node], source, target, count=LOSS_PINGS,
+                               interval_s=LOSS_INTERVAL_S)
+
+        results = parallel(run, jobs)
+        failed: set[str] = set()
+        for (link, side, kind), result in zip(jobs, results, strict=True):
+            end, peer = _end(link, side), _end(link, "b" if side == "a" else "a")
+            if kind == "mtu":
+                check = judge_mtu_path(link.name, end, peer, result, mtu)
+            else:
+                check = judge_ping_loss(link.name, end, peer, result)
+            report.checks.append(check)
+            if check.ok is False and (kind == "mtu" or result is None or result.received == 0):
+                failed.add(link.name)
+        return [link for link in links if link.name not in failed]
+
+    def _bandwidth_checks(self, links: list[Link], answering: list[Link], report: Report) -> None:
+        cables: dict[str, list[Link]] = {}
+        for link in links:
+            cables.setdefault(link.cable, []).append(link)
+        ready = {link.name for link in answering}
+        port = iter(range(probes.IPERF_BASE_PORT, probes.IPERF_BASE_PORT + 1000))
+        jobs = [(link, next(port)) for link in answering]
+        servers = [probes.IperfServer(self.targets[link.b.node], str(link.b.address.ip), number)  # type: ignore[union-attr]
+                   for link, number in jobs]
+        results: dict[str, IperfResult] = {}
+        try:
+            for server in servers:
+                server.start()
+
+            def client(job: tuple[Link, int]) -> IperfResult:
+                link, number = job
+                assert link.a.address and link.b.address
+                return probes.iperf_client(self.targets[link.a.node], str(link.a.address.ip),
+                                           str(link.b.address.ip), number, streams=self.options.streams,
+                                           duration_s=self.options.duration_s)
+
+            results = {link.name: r for (link, _), r in zip(jobs, parallel(client, jobs), strict=True)}
+        finally:
+            for server in servers:
+                server.stop()
+        for cable, halves in cables.items():
+            for link in halves:
+                if link.name not in ready:
+                    report.checks.append(Check(link.name, "bandwidth", "", "", None,
+                                               "skipped: the link failed an earlier check"))
+                    continue
+                result = results.get(link.name)
+                check = judge_bandwidth(link.name, _end(link, "a"), _end(link, "b"), result,
+                                        self.expect.min_half_gbps)
+                if result is not None and result.retransmits is not None:
+                    check = Check(check.link, check.check, f"{check.value}, {result.retransmits} retransmits",
+                                  check.expected, check.ok, check.message)
+                report.checks.append(check)
+            if len(halves) > 1:
+                figures = [results[h.name].received_gbps if h.name in results else None for h in halves]
+                report.checks.append(judge_cable_bandwidth(cable, _end(halves[0], "a"), _end(halves[0], "b"),
+                                                           figures, self.expect.min_cable_gbps))
+
+    def rdma_checks(self, links: list[Link], report: Report) -> None:
+        """RDMA and NCCL need devices and tools this run does not drive yet: say so, never pass them."""
+        for link in links:
+            if self._has(link.a.node, "ib_write_bw", hardware.RDMA_DEVICES[link.a.interface]):
+                message = "skipped: RDMA device present, but verify-link does not run ib_write_bw yet"
+            else:
+                message = "skipped: not available (no RDMA device or no ib_write_bw on the node)"
+            report.checks.append(Check(link.name, "rdma", "", "ib_write_bw per RDMA device", None, message))
+        nodes = sorted({n for link in links for n in (link.a.node, link.b.node)})
+        if all(self._has(n, "all_gather_perf", None) and self._has(n, "mpirun", None) for n in nodes):
+            message = "skipped: nccl-tests present, but verify-link does not run them yet"
+        else:
+            message = "skipped: not available (nccl-tests and mpirun are not on every node)"
+        report.checks.append(Check("cluster", "nccl", "", "all_gather_perf busbw", None, message))
+
+    def _has(self, node: str, tool: str, device: str | None) -> bool:
+        facts = self.facts[node]
+        return bool(facts["tools"].get(tool)) and (device is None or device in facts.get("rdma_devices", []))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _pcie(raw: dict[str, Any] | None) -> Any:
+    if not raw or not raw.get("current_link_width"):
+        return None
+    try:
+        return parse_pcie_sysfs(raw["current_link_speed"] or "", raw["current_link_width"] or "",
+                                raw["max_link_speed"] or "", raw["max_link_width"] or "")
+    except ParseError:
+        return None
+
+
+def _module(raw: dict[str, Any] | None) -> Any:
+    if not raw or raw.get("rc") != 0:
+        return None
+    try:
+        return parse_ethtool_module(raw["out"])
+    except ParseError:
+        return None

@@ -1,0 +1,117 @@
+"""verify-link on a provisioned lab: a healthy fabric passes, and each injected fault fails the right
+check on the right link with no false alarm elsewhere. Needs root and namespaces (`make test`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sparkctl.hardware import port_of
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LAB = "vlink"
+
+
+def sparkctl(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "160"}
+    return subprocess.run([str(BIN / "sparkctl"), *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=REPO, check=False)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Iterator[Path]:
+    """Two Sparks joined by two cables (four halves), provisioned with sparkctl."""
+    try:
+        up = ok(sparkctl("lab", "up", "--name", LAB, "--nodes", "2", "--topology", "direct"))
+        inv = Path(up.strip().splitlines()[-1])
+        ok(sparkctl("lab", "cable", "--name", LAB, "spark1:p1", "spark2:p1"))
+        ok(sparkctl("provision", "--inventory", str(inv)))
+        yield inv
+    finally:
+        sparkctl("lab", "down", "--name", LAB)
+
+
+def verify(inv: Path) -> tuple[int, dict[str, Any]]:
+    result = sparkctl("verify-link", "--inventory", str(inv), "--json", "--duration", "2", timeout=300)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    return result.returncode, json.loads(result.stdout)
+
+
+def failures(report: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(p["link"], p["check"]) for p in report["problems"]}
+
+
+def fault(*args: str) -> None:
+    ok(sparkctl("lab", "fault", "--name", LAB, *args))
+
+
+def test_healthy_lab_passes(inventory: Path) -> None:
+    code, report = verify(inventory)
+    assert code == 0 and report["ok"] is True, report["problems"]
+    links = {link["name"]: {c["check"]: c["ok"] for c in link["checks"]} for link in report["links"]}
+    halves = [name for name in links if name.count(":") == 2]
+    assert len(halves) == 4
+    for name in halves:
+        for check in ("carrier", "speed", "peer", "mtu", "loss", "bandwidth"):
+            assert links[name][check] is True, (name, check)
+        assert links[name]["rdma"] is None  # no RDMA here: skipped, never passed
+    assert links["spark1:p0-spark2:p0"]["bandwidth"] is True  # the cable's aggregate
+
+
+@pytest.mark.parametrize(("args", "iface", "check"), [
+    (("--down",), "spark1:enP2p1s0f0np0", "carrier"),
+    (("--mtu", "1500"), "spark2:enp1s0f0np0", "mtu"),
+    (("--rate", "1gbit"), "spark1:enP2p1s0f1np1", "bandwidth"),
+    (("--loss", "1%"), "spark2:enp1s0f1np1", "loss"),
+], ids=["link-down", "mtu-1500", "rate-limit", "loss"])
+def test_fault_fails_the_right_check_on_the_right_link(inventory: Path, args: tuple[str, ...], iface: str,
+                                                       check: str) -> None:
+    name = iface.split(":")[1]
+    port, _ = port_of(name)
+    link = f"spark1:{name}-spark2:{name}"  # each cable here joins the same port on both Sparks
+    cable = f"spark1:{port}-spark2:{port}"
+    fault(iface, *args)
+    try:
+        code, report = verify(inventory)
+    finally:
+        fault(iface, "--clear")
+    assert code == 1 and report["ok"] is False
+    found = failures(report)
+    assert (link, check) in found, found
+    assert {failed for failed, _ in found} <= {link, cable}, found  # no false alarm on other links
+    for problem in report["problems"]:
+        assert problem["message"]  # every failure names what to do
+
+
+def test_swapped_cables_fail_the_peer_check(inventory: Path) -> None:
+    ok(sparkctl("lab", "uncable", "--name", LAB, "spark1:p0"))
+    ok(sparkctl("lab", "uncable", "--name", LAB, "spark1:p1"))
+    ok(sparkctl("lab", "cable", "--name", LAB, "spark1:p0", "spark2:p1"))
+    ok(sparkctl("lab", "cable", "--name", LAB, "spark1:p1", "spark2:p0"))
+    try:
+        code, report = verify(inventory)
+    finally:
+        for port in ("p0", "p1"):
+            ok(sparkctl("lab", "uncable", "--name", LAB, f"spark1:{port}"))
+            ok(sparkctl("lab", "cable", "--name", LAB, f"spark1:{port}", f"spark2:{port}"))
+    assert code == 1
+    peer_failures = {link for link, check in failures(report) if check == "peer"}
+    assert len(peer_failures) == 4, failures(report)
+    assert all("cabled to" in p["message"] for p in report["problems"] if p["check"] == "peer")
+    _, healthy = verify(inventory)
+    assert healthy["ok"] is True, healthy["problems"]
