@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Learn who is on the other end of a cable, before any address exists. Stdlib only.
+
+Copy this file to a node and run it as root on one fabric interface while the node at the other end
+runs it too (both listen for the same window, so their runs only need to overlap):
+
+    python3 peer_probe.py --iface enp1s0f0np0 --announce spark1:enp1s0f0np0 --listen 3
+
+It broadcasts a few Ethernet frames of the IEEE local experimental ethertype 0x88B5 carrying a small
+JSON identity ("spark1:enp1s0f0np0" and the interface MAC), listens on the same interface, and prints
+one JSON object naming every identity it heard.
+
+Why raw frames: sparkctl's netplan sets `link-local: []`, so there is no IPv6 link-local address to
+ping ff02::1 from, and before provisioning there is no IPv4 address for ARP either (an ARP probe
+from 0.0.0.0 is answered only by the owner of the target address). LLDP would do, but lldpd is not
+installed or enabled on a stock Spark and transmits every 30 s. An AF_PACKET socket needs only root
+and an interface that is administratively up; `--bring-up` sets it up for the run and puts it back
+down afterwards.
+
+Frames heard from the probe's own node name are reported apart (`own_node`): the two PCIe halves of
+one ConnectX-7 port share the port, and a half may hear its twin. Through a switch, several peers
+answer; on a direct cable exactly one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import fcntl
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ETHERTYPE = 0x88B5
+MAGIC = "sparkctl-peer-probe"
+VERSION = 1
+BROADCAST = b"\xff" * 6
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+PACKET_OUTGOING = 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    node, _, announced_iface = args.announce.partition(":")
+    report: dict[str, Any] = {
+        "probe": MAGIC,
+        "version": VERSION,
+        "iface": args.iface,
+        "announce": args.announce,
+        "mac": None,
+        "sent": 0,
+        "heard": [],
+        "own_node": [],
+        "brought_up": False,
+        "error": None,
+    }
+    if not Path(f"/sys/class/net/{args.iface}").exists():
+        report["error"] = f"{args.iface}: no such interface"
+        print(json.dumps(report, sort_keys=True))
+        return 1
+    try:
+        report["mac"] = _mac(args.iface)
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETHERTYPE)) as sock:
+            sock.bind((args.iface, ETHERTYPE))
+            if args.bring_up and not _is_up(sock, args.iface):
+                _set_up(sock, args.iface, True)
+                report["brought_up"] = True
+            try:
+                identity = {"magic": MAGIC, "v": VERSION, "node": node, "iface": announced_iface,
+                            "mac": report["mac"], "run": os.urandom(8).hex()}
+                _exchange(sock, report, identity, args.listen, args.interval)
+            finally:
+                if report["brought_up"]:
+                    _set_up(sock, args.iface, False)
+    except OSError as exc:
+        report["error"] = f"{args.iface}: {exc.strerror or exc}"
+        if exc.errno == errno.ENETDOWN:
+            report["error"] += " (the interface is down: rerun with --bring-up)"
+        elif exc.errno == errno.EPERM:
+            report["error"] += " (raw sockets need root or CAP_NET_RAW)"
+    print(json.dumps(report, sort_keys=True))
+    return 1 if report["error"] else 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--iface", required=True, help="interface to probe on")
+    parser.add_argument("--announce", required=True, help="identity to send, NODE:IFACE")
+    parser.add_argument("--listen", type=float, default=3.0, help="seconds to send and listen (default 3)")
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between frames (default 0.25)")
+    parser.add_argument("--bring-up", action="store_true",
+                        help="set the interface up for the run if it is down, and down again afterwards")
+    args = parser.parse_args(argv)
+    node, sep, iface = args.announce.partition(":")
+    if not (node and sep and iface):
+        parser.error("--announce must be NODE:IFACE")
+    if args.listen <= 0 or args.interval <= 0:
+        parser.error("--listen and --interval must be positive")
+    return args
+
+
+def _exchange(sock: socket.socket, report: dict[str, Any], identity: dict[str, Any],
+              listen: float, interval: float) -> None:
+    """Send the identity every `interval` seconds and collect other identities until `listen` ends."""
+    src = bytes.fromhex(str(identity["mac"]).replace(":", ""))
+    frame = BROADCAST + src + struct.pack("!H", ETHERTYPE) + json.dumps(identity).encode()
+    heard: dict[tuple[str, str, str], dict[str, Any]] = {}
+    deadline = time.monotonic() + listen
+    next_send = time.monotonic()
+    while (now := time.monotonic()) < deadline:
+        if now >= next_send:
+            try:
+                sock.send(frame)
+                report["sent"] += 1
+            except OSError:
+                pass  # no carrier yet (e.g. just brought up): later frames cover it
+            next_send = now + interval
+        ready, _, _ = select.select([sock], [], [], max(0.0, min(next_send, deadline) - time.monotonic()))
+        if ready:
+            data, address = sock.recvfrom(65535)
+            _record(data, address, identity, heard)
+    for (peer_node, peer_iface, peer_mac), entry in sorted(heard.items()):
+        key = "own_node" if peer_node == identity["node"] else "heard"
+        report[key].append({"node": peer_node, "iface": peer_iface, "mac": peer_mac, **entry})
+
+
+def _record(data: bytes, address: Any, identity: dict[str, Any],
+            heard: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+    """Count one received frame if it is another probe's identity."""
+    if address[2] == PACKET_OUTGOING or len(data) < 15:
+        return
+    try:
+        payload = json.loads(data[14:].rstrip(b"\x00"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return
+    if not isinstance(payload, dict) or payload.get("magic") != MAGIC or payload.get("run") == identity["run"]:
+        return
+    key = (str(payload.get("node")), str(payload.get("iface")), str(payload.get("mac")))
+    entry = heard.setdefault(key, {"src_mac": data[6:12].hex(":"), "frames": 0})
+    entry["frames"] += 1
+
+
+def _mac(iface: str) -> str:
+    return Path(f"/sys/class/net/{iface}/address").read_text().strip()
+
+
+def _flags(sock: socket.socket, iface: str) -> int:
+    request = struct.pack("16sH22x", iface.encode(), 0)
+    return int(struct.unpack("16sH22x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1])
+
+
+def _is_up(sock: socket.socket, iface: str) -> bool:
+    return bool(_flags(sock, iface) & IFF_UP)
+
+
+def _set_up(sock: socket.socket, iface: str, up: bool) -> None:
+    flags = _flags(sock, iface)
+    flags = flags | IFF_UP if up else flags & ~IFF_UP
+    fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", iface.encode(), flags))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""peer_probe.py for real: two or three network namespaces, frames on veth pairs and a bridge.
+
+The probe is copied out of the package and run with the system /usr/bin/python3, the way it runs on
+a Spark, so the test also proves it needs nothing but the standard library. Namespaces get names
+unique to this run and are deleted by exact name, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sparkctl.verify import peer_probe
+from sparkctl.verify.parse_peer import parse_peer_probe
+
+pytestmark = pytest.mark.lab
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def netns() -> Iterator[list[str]]:
+    """A list the test appends namespace names to; each is created here and deleted afterwards."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or not Path(SYSTEM_PYTHON).exists():
+        pytest.skip("needs root, iproute2 and /usr/bin/python3")
+    created: list[str] = []
+    try:
+        yield created
+    finally:
+        for name in created:
+            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+def _add(netns: list[str], role: str) -> str:
+    name = f"sparkverifytest-{os.getpid()}-{role}"
+    _ip("netns", "add", name)
+    netns.append(name)
+    return name
+
+
+@pytest.fixture
+def probe_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "peer_probe.py"
+    shutil.copy(peer_probe.__file__, target)
+    return target
+
+
+def _run_all(probe: Path, runs: list[tuple[str, str, str]], *extra: str) -> list[dict[str, Any]]:
+    """Start every (namespace, interface, identity) probe at once; return their reports in order."""
+    processes = [
+        subprocess.Popen(
+            ["ip", "netns", "exec", ns, SYSTEM_PYTHON, str(probe), "--iface", iface, "--announce", who,
+             "--listen", "2", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for ns, iface, who in runs
+    ]
+    reports = []
+    for process in processes:
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err + out
+        reports.append(json.loads(out))
+    return reports
+
+
+def _flags(ns: str, iface: str) -> list[str]:
+    out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", "dev", iface], check=True,
+                         capture_output=True, text=True).stdout
+    return list(json.loads(out)[0]["flags"])
+
+
+def test_direct_cable_both_ends_learn_each_other_from_down_interfaces(netns: list[str], probe_copy: Path) -> None:
+    spark1, spark2 = _add(netns, "s1"), _add(netns, "s2")
+    # A "cable" from spark1 port 0 to spark2 port 1, both ends still down and without any address.
+    _ip("link", "add", "enp1s0f0np0", "netns", spark1, "type", "veth", "peer", "name", "enp1s0f1np1",
+        "netns", spark2)
+    # As with netplan's `link-local: []`: no IPv6 link-local address appears when the probe sets them up.
+    for ns, iface in ((spark1, "enp1s0f0np0"), (spark2, "enp1s0f1np1")):
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{iface}.disable_ipv6=1"],
+                       check=True, capture_output=True)
+
+    one, two = _run_all(probe_copy, [(spark1, "enp1s0f0np0", "spark1:enp1s0f0np0"),
+                                     (spark2, "enp1s0f1np1", "spark2:enp1s0f1np1")], "--bring-up")
+
+    assert one["brought_up"] and two["brought_up"]
+    assert one["error"] is None and two["error"] is None
+    assert [(h["node"], h["iface"]) for h in one["heard"]] == [("spark2", "enp1s0f1np1")]
+    assert [(h["node"], h["iface"]) for h in two["heard"]] == [("spark1", "enp1s0f0np0")]
+    assert one["heard"][0]["mac"] == two["mac"]
+    assert one["heard"][0]["frames"] >= 2
+    assert parse_peer_probe(json.dumps(one)).heard[0].node == "spark2"
+    # The probe put both interfaces back down.
+    assert "UP" not in _flags(spark1, "enp1s0f0np0")
+    assert "UP" not in _flags(spark2, "enp1s0f1np1")
+
+
+def test_switch_with_twins_keeps_own_node_apart(netns: list[str], probe_copy: Path) -> None:
+    spark1, spark2, switch = _add(netns, "s1"), _add(netns, "s2"), _add(netns, "sw")
+    _ip("-n", switch, "link", "add", "br0", "type", "bridge")
+    # Both halves of spark1's port 0 and spark2's port 0 on one switch (a bridge).
+    ends = [(spark1, "enp1s0f0np0", "spark1"), (spark1, "enP2p1s0f0np0", "spark1"), (spark2, "enp1s0f0np0", "spark2")]
+    for number, (ns, iface, _) in enumerate(ends, start=1):
+        _ip("link", "add", iface, "netns", ns, "type", "veth", "peer", "name", f"swp{number}", "netns", switch)
+        _ip("-n", switch, "link", "set", f"swp{number}", "master", "br0", "up")
+        _ip("-n", ns, "link", "set", iface, "up")
+    _ip("-n", switch, "link", "set", "br0", "up")
+
+    half0, half1, other = _run_all(probe_copy, [(ns, iface, f"{node}:{iface}") for ns, iface, node in ends])
+
+    assert [(h["node"], h["iface"]) for h in half0["heard"]] == [("spark2", "enp1s0f0np0")]
+    assert [(h["node"], h["iface"]) for h in half0["own_node"]] == [("spark1", "enP2p1s0f0np0")]
+    assert [(h["node"], h["iface"]) for h in half1["own_node"]] == [("spark1", "enp1s0f0np0")]
+    assert sorted((h["node"], h["iface"]) for h in other["heard"]) == [
+        ("spark1", "enP2p1s0f0np0"), ("spark1", "enp1s0f0np0")]
+    assert not half0["brought_up"]
+
+
+def test_down_interface_without_bring_up_reports_the_fix(netns: list[str], probe_copy: Path) -> None:
+    spark1 = _add(netns, "s1")
+    _ip("link", "add", "enp1s0f0np0", "netns", spark1, "type", "veth", "peer", "name", "peer0", "netns", spark1)
+    result = subprocess.run(
+        ["ip", "netns", "exec", spark1, SYSTEM_PYTHON, str(probe_copy), "--iface", "enp1s0f0np0",
+         "--announce", "spark1:enp1s0f0np0", "--listen", "0.5"],
+        check=False, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    report = parse_peer_probe(result.stdout)
+    assert report.error == "enp1s0f0np0: Network is down (the interface is down: rerun with --bring-up)"
