@@ -18,7 +18,7 @@ from sparkctl.cluster import Cluster
 from sparkctl.errors import InputError
 from sparkctl.model import Cable, ClusterPlan, Endpoint, Link
 from sparkctl.planner import build_plan
-from sparkctl.verify import probes
+from sparkctl.verify import probes, rdma
 from sparkctl.verify.expectations import Expectations
 from sparkctl.verify.parse_ethtool import parse_ethtool, parse_ethtool_module
 from sparkctl.verify.parse_iperf import IperfResult
@@ -146,7 +146,12 @@ class Verifier:
         answering = self._ping_checks(peered, plan.mtu, report)
         self.progress(f"bandwidth, {self.options.duration_s:g} s per cable, all cables at once")
         self._bandwidth_checks(links, answering, report)
-        self.rdma_checks(links, report)
+        self.progress("RDMA and NCCL, where the nodes have them")
+        report.checks += rdma.rdma_checks(answering, self.facts, self.targets, self.options.duration_s)
+        report.checks += [Check(link.name, "rdma", "", "", None, "skipped: the link failed an earlier check")
+                          for link in links if link not in answering]
+        report.checks.append(rdma.nccl_check(list(plan.nodes.values()), self.facts, self.targets,
+                                             ring=plan.topology == "ring"))
         return report
 
     def _plan_as_provisioned(self) -> ClusterPlan:
@@ -306,25 +311,6 @@ class Verifier:
                 figures = [results[h.name].received_gbps if h.name in results else None for h in halves]
                 report.checks.append(judge_cable_bandwidth(cable, _end(halves[0], "a"), _end(halves[0], "b"),
                                                            figures, self.expect.min_cable_gbps))
-
-    def rdma_checks(self, links: list[Link], report: Report) -> None:
-        """RDMA and NCCL need devices and tools this run does not drive yet: say so, never pass them."""
-        for link in links:
-            if self._has(link.a.node, "ib_write_bw", hardware.RDMA_DEVICES[link.a.interface]):
-                message = "skipped: RDMA device present, but verify-link does not run ib_write_bw yet"
-            else:
-                message = "skipped: not available (no RDMA device or no ib_write_bw on the node)"
-            report.checks.append(Check(link.name, "rdma", "", "ib_write_bw per RDMA device", None, message))
-        nodes = sorted({n for link in links for n in (link.a.node, link.b.node)})
-        if all(self._has(n, "all_gather_perf", None) and self._has(n, "mpirun", None) for n in nodes):
-            message = "skipped: nccl-tests present, but verify-link does not run them yet"
-        else:
-            message = "skipped: not available (nccl-tests and mpirun are not on every node)"
-        report.checks.append(Check("cluster", "nccl", "", "all_gather_perf busbw", None, message))
-
-    def _has(self, node: str, tool: str, device: str | None) -> bool:
-        facts = self.facts[node]
-        return bool(facts["tools"].get(tool)) and (device is None or device in facts.get("rdma_devices", []))
 
 
 def _int(value: Any) -> int | None:
