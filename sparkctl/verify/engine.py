@@ -189,10 +189,12 @@ class Verifier:
                 carrier = carrier_raw == "1"
                 check = judge_carrier(link.name, end, peer, carrier_raw is not None, carrier)
                 report.checks.append(check)
-                good &= bool(check.ok)
-                report.checks.append(judge_speed(link.name, end, peer, self._speed(info) if carrier else None,
-                                                 self.expect.link_speed_mbps))
                 report.checks.append(judge_mtu(link.name, end, _int(info.get("mtu")), self.cluster.plan.mtu))
+                if not check.ok:  # speed and addresses of a link without carrier say nothing more
+                    good = False
+                    continue
+                report.checks.append(judge_speed(link.name, end, peer, self._speed(info),
+                                                 self.expect.link_speed_mbps))
                 want = str(planned.address) if planned.address else None
                 if want and want not in info.get("addresses", []):
                     report.checks.append(Check(link.name, "address", ", ".join(info.get("addresses", [])) or "none",

@@ -9,6 +9,7 @@ server too, so no server outlives verify-link, Ctrl-C included.
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import time
@@ -89,21 +90,24 @@ class IperfServer:
         self._wait_listening()
 
     def _wait_listening(self) -> None:
+        """Wait for iperf3's "Server listening" line; read the raw pipe, as select() ignores Python's buffer."""
         assert self.process is not None and self.process.stdout is not None
+        fd = self.process.stdout.fileno()
         deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
-        seen = ""
+        seen = b""
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+            ready, _, _ = select.select([fd], [], [], 0.2)
             if ready:
-                line = self.process.stdout.readline()
-                seen += line
-                if "listening" in line.lower():
+                chunk = os.read(fd, 4096)
+                seen += chunk
+                if b"listening" in seen.lower():
                     return
-                if not line and self.process.poll() is not None:
+                if not chunk:
                     break
         self.stop()
+        text = seen.decode(errors="replace").replace("-", "").strip()
         raise EnvironmentProblem(f"{self.target.name}: iperf3 server on {self.address}:{self.port} did not start:"
-                                 f" {seen.strip()[:200] or 'no output'}")
+                                 f" {text[:200] or 'no output'}")
 
     def stop(self) -> None:
         if self.process is None:
