@@ -17,7 +17,7 @@ COMMANDS = {
     "render": ("sparkctl.commands.plan", "render", "Write each node's fabric files under OUT/<node>/."),
     "provision": ("sparkctl.commands.provision", "provision", "Configure the fabric on the nodes with Ansible."),
     "verify-link": ("sparkctl.commands.verify", "verify_link", "Prove cabling, MTU and bandwidth of every link."),
-    "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + sshd)."),
+    "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + systemd-nspawn)."),
 }
 
 
