@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,12 @@ BIN = Path(sys.executable).parent
 LAB = "vlink"
 
 
+ROOT = tempfile.mkdtemp(prefix="sparkctl-vlink-")
+"""A private lab state root: the tests never see or touch the labs of the machine's user."""
+
+
 def sparkctl(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "160"}
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "160", "SPARKCTL_LAB_ROOT": ROOT}
     return subprocess.run([str(BIN / "sparkctl"), *args], capture_output=True, text=True, timeout=timeout,
                           env=env, cwd=REPO, check=False)
 
