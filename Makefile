@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # System tools the lab, the tests and `netplan generate` use.
-APT_PACKAGES := netplan.io iperf3 openssh-server openssh-client ethtool iptables iputils-ping iproute2 \
-	systemd-container udev python3 python3-venv procps psmisc kmod
+APT_PACKAGES := netplan.io iperf3 openssh-server openssh-client openssh-sftp-server ethtool iptables \
+	iputils-ping iproute2 util-linux systemd systemd-container udev python3 python3-venv procps kmod
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: all deps system-deps venv test lint demo bench clean
@@ -39,7 +39,7 @@ lint: deps
 	$(BIN)/ansible-lint --profile production playbooks roles
 
 demo: deps
-	$(BIN)/python bench/../scripts/demo.py
+	scripts/demo.sh
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
