@@ -23,6 +23,8 @@ ENV_PATH = "/etc/sparkctl/fabric.env"
 PROFILE_PATH = "/etc/profile.d/sparkctl-fabric.sh"
 SYSTEMD_PATH = "/etc/systemd/system.conf.d/60-sparkctl-fabric.conf"
 SYSCTL_PATH = "/etc/sysctl.d/60-sparkctl-fabric.conf"
+CABLING_PATH = "/etc/sparkctl/cabling.json"
+"""The cabling the fabric was configured for: verify-link checks the wires against it."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ FILES = (
     ("profile", PROFILE_PATH, "0644", "profile-fabric.sh.j2"),
     ("systemd", SYSTEMD_PATH, "0644", "systemd-fabric.conf.j2"),
     ("sysctl", SYSCTL_PATH, "0644", "sysctl-fabric.conf.j2"),
+    ("cabling", CABLING_PATH, "0644", "cabling.json.j2"),
 )
 
 
@@ -70,7 +73,8 @@ def _environment(directory: Path) -> jinja2.Environment:
 def node_files(plan: ClusterPlan, node: str, plan_dict: dict[str, Any] | None = None) -> dict[str, RenderedFile]:
     """Every file sparkctl writes on `node`, keyed by kind (netplan, env, profile, systemd, sysctl)."""
     data = plan_dict if plan_dict is not None else plan.to_dict()
-    context = {"topology": plan.topology, "node": data["nodes"][node]}
+    context = {"topology": plan.topology, "node": data["nodes"][node], "cables": [f"{c.a} {c.b}" for c in plan.cables],
+               "cabling_source": plan.cabling_source}
     env = _environment(templates_dir())
     return {
         kind: RenderedFile(path, env.get_template(template).render(context), mode, template)

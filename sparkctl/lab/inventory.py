@@ -40,6 +40,12 @@ def group_vars(paths: LabPaths, state: LabState) -> dict[str, Any]:
         "sparkctl_min_half_gbps": MIN_HALF_GBPS,
         "sparkctl_min_cable_gbps": MIN_CABLE_GBPS,
         "sparkctl_lab": state.name,
+        # What a lab node cannot do, said to the roles instead of skipped silently: its dpkg database is
+        # read-only (tools come from the host), it has no RDMA device, and the machine-wide sysctls
+        # belong to the host, so they are reported rather than set.
+        "sparkctl_packages_mode": "verify",
+        "sparkctl_packages_rdma_enabled": False,
+        "sparkctl_tuning_unavailable": "report",
     }
     if STORAGE in state.hubs:
         values["sparkctl_storage"] = {
