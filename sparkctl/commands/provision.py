@@ -1,0 +1,56 @@
+"""`sparkctl provision`: configure the fabric on the nodes by running playbooks/site.yml.
+
+Thin by design (one playbook, a few typed extra variables): the inventory is checked with the same
+planner the playbooks use before any node is touched, the equivalent ansible-playbook command is
+printed so the run can be repeated without sparkctl, and the exit code says what happened:
+0 every node provisioned, 1 a node failed, 2 bad input or a node unreachable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from sparkctl.cluster import load_cluster
+from sparkctl.commands.options import inventory_option, topology_option
+from sparkctl.errors import EnvironmentProblem, SparkctlError
+
+
+@click.command()
+@inventory_option
+@topology_option
+@click.option("--limit", "-l", default=None, metavar="HOSTS",
+              help="Only these Sparks (Ansible host pattern, e.g. spark1 or spark1,spark2).")
+@click.option("--check", is_flag=True, help="Dry run: show what would change (ansible-playbook --check --diff).")
+def provision(inventory: Path, topology: str | None, limit: str | None, check: bool) -> None:
+    """Configure the fabric of every Spark in the inventory with Ansible (playbooks/site.yml)."""
+    cluster = load_cluster(inventory, topology)  # bad input stops here, before any node is touched
+    hosts = list(cluster.plan.nodes)
+
+    from sparkctl.provisioning import progress, runner
+
+    extravars = runner.ProvisionVars()
+    if topology:
+        extravars["sparkctl_topology"] = topology
+    playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check)
+    err = Console(stderr=True, highlight=False)
+    err.print(f"[dim]equivalent:[/] {playbook_run.equivalent_command()}", soft_wrap=True)
+
+    with progress.Progress(hosts, err, title="sparkctl provision" + (" --check" if check else "")) as live:
+        outcome = runner.run(playbook_run, live.update)
+    err.print(progress.summary(outcome, hosts))
+
+    unreachable = sorted(h for h, s in outcome.recap.hosts.items() if s.unreachable)
+    failed = sorted(h for h, s in outcome.recap.hosts.items() if s.failed)
+    if outcome.status == "canceled":
+        raise SparkctlError("provisioning was interrupted; nodes may be part way through")
+    if unreachable:
+        raise EnvironmentProblem(f"unreachable over SSH: {', '.join(unreachable)} (check ansible_host and SSH access)")
+    if failed:
+        raise SparkctlError(f"provisioning failed on {', '.join(failed)} (see the messages above)")
+    if outcome.rc != 0 or outcome.status != "successful":
+        raise SparkctlError(f"ansible-playbook ended with {outcome.status} (rc {outcome.rc}):\n{outcome.output_tail}")
+    verb = "would be provisioned (check mode, nothing changed)" if check else "provisioned"
+    err.print(f"[green]{len(outcome.recap.hosts)} node(s) {verb}[/]")

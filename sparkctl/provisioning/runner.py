@@ -1,0 +1,149 @@
+"""Run `playbooks/site.yml` with ansible-runner: typed extra variables in, typed events out.
+
+ansible-runner (Ansible's own Python interface) runs ansible-playbook in a child process and calls
+back for every event, which is what the live per-node progress needs. Its private data directory
+(artifacts, job events, the command line) is a fresh 0700 temporary directory removed after the run,
+so nothing it records outlives the run or is readable by other users; tasks that handle keys are
+`no_log`, so their results never reach the events in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from sparkctl.errors import EnvironmentProblem
+from sparkctl.provisioning.events import Event, HostResult, Recap, parse_event
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SITE_PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
+ANSIBLE_CONFIG = REPO_ROOT / "ansible.cfg"
+_OUTPUT_TAIL_LINES = 15
+
+
+class ProvisionVars(TypedDict, total=False):
+    """The extra variables `sparkctl provision` passes; each overrides the inventory for the whole run."""
+
+    sparkctl_topology: str
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    """One ansible-playbook run: what to run, against which inventory, with which options."""
+
+    inventory: Path
+    extravars: ProvisionVars = field(default_factory=lambda: ProvisionVars())
+    limit: str | None = None
+    check: bool = False
+    playbook: Path = SITE_PLAYBOOK
+
+    def options(self) -> list[str]:
+        """ansible-playbook options beyond inventory, playbook and extra vars."""
+        options: list[str] = []
+        if self.limit:
+            options += ["--limit", self.limit]
+        if self.check:
+            options += ["--check", "--diff"]
+        return options
+
+    def equivalent_command(self) -> str:
+        """The plain ansible-playbook command line that does the same, for the user to copy."""
+        argv = [ansible_playbook(), "-i", str(self.inventory.resolve()), str(self.playbook)]
+        if self.extravars:
+            argv += ["-e", json.dumps(dict(self.extravars), sort_keys=True)]
+        return f"ANSIBLE_CONFIG={shlex.quote(str(ANSIBLE_CONFIG))} {shlex.join(argv + self.options())}"
+
+
+@dataclass
+class RunOutcome:
+    """How the run ended: ansible-playbook's status and rc, each host's counters and last failure."""
+
+    status: str
+    rc: int
+    recap: Recap
+    failures: dict[str, str]
+    """Per host, the message of the last task that failed on it (the one that stopped it)."""
+    notes: dict[str, list[str]]
+    """Per host, what the play's debug tasks reported (skipped settings, plan warnings)."""
+    output_tail: str = ""
+    """The end of ansible-playbook's own output, for errors that are not a task's (syntax, inventory)."""
+
+
+def ansible_playbook() -> str:
+    """ansible-playbook of the environment sparkctl runs in, so the sparkctl_plan lookup can import sparkctl."""
+    beside = Path(sys.executable).with_name("ansible-playbook")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("ansible-playbook")
+    if found is None:
+        raise EnvironmentProblem(
+            "ansible-playbook is not installed next to this Python or on PATH: install sparkctl with its "
+            "dependencies (pip install -e .) in one virtual environment"
+        )
+    return found
+
+
+def run(playbook_run: PlaybookRun, on_event: Callable[[Event], None]) -> RunOutcome:
+    """Run the playbook, calling `on_event` for every event the display uses; blocks until it ends."""
+    import ansible_runner  # type: ignore[import-untyped]  # slow import, only when provisioning
+
+    failures: dict[str, str] = {}
+    notes: dict[str, list[str]] = {}
+    recap = Recap()
+
+    def handle(raw: Mapping[str, Any]) -> bool:
+        nonlocal recap
+        event = parse_event(raw)
+        if isinstance(event, HostResult):
+            if event.outcome in ("failed", "unreachable"):
+                failures[event.host] = event.message or event.task
+            elif event.note:
+                notes.setdefault(event.host, []).append(event.message)
+        elif isinstance(event, Recap):
+            recap = event
+        if event is not None:
+            on_event(event)
+        return True
+
+    private = Path(tempfile.mkdtemp(prefix="sparkctl-provision-"))  # mode 0700
+    try:
+        thread, runner = ansible_runner.run_async(
+            private_data_dir=str(private),
+            project_dir=str(REPO_ROOT),
+            playbook=str(playbook_run.playbook),
+            inventory=str(playbook_run.inventory.resolve()),
+            extravars=dict(playbook_run.extravars),
+            cmdline=shlex.join(playbook_run.options()) or None,
+            envvars=_environment(),
+            event_handler=handle,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        thread.join()
+        output = _read(private / "artifacts" / str(runner.config.ident) / "stdout")
+        tail = "\n".join(output.strip().splitlines()[-_OUTPUT_TAIL_LINES:])
+        return RunOutcome(str(runner.status), int(runner.rc or 0), recap, failures, notes, tail)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _environment() -> dict[str, str]:
+    """The repository's ansible.cfg wherever sparkctl runs from, and this environment's ansible-playbook first
+    on PATH (ansible-runner runs `ansible-playbook` by name; its `binary` option would drop the playbook)."""
+    bin_dir = str(Path(ansible_playbook()).parent)
+    return {"ANSIBLE_CONFIG": str(ANSIBLE_CONFIG), "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""

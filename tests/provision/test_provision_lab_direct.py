@@ -1,0 +1,104 @@
+"""Provisioning a 2-node direct lab end to end, then recabling it; the tests run in order on one lab.
+
+Each step checks the nodes themselves against the plan for the cabling the lab really has.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from provkit import (
+    SPARKCTL,
+    ProvLab,
+    assert_environment,
+    assert_fabric_as_planned,
+    flat,
+    recap,
+    unchanged,
+)
+
+pytestmark = pytest.mark.lab
+
+NETPLAN = "/etc/netplan/60-sparkctl-fabric.yaml"
+
+
+def test_sparkctl_provision_configures_two_direct_nodes(direct_lab: ProvLab) -> None:
+    result = subprocess.run([SPARKCTL, "provision", "--inventory", str(direct_lab.inventory)],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "equivalent: ANSIBLE_CONFIG=" in result.stderr and "playbooks/site.yml" in result.stderr
+    cluster = assert_fabric_as_planned(direct_lab)
+    assert [c.name for c in cluster.plan.cables] == ["spark1:p0-spark2:p0"]
+    assert_environment(direct_lab, cluster)
+    # SSH mesh: by name, cluster key, host key checked against the cluster's known_hosts.
+    assert direct_lab.sh("spark1", "ssh", "-o", "BatchMode=yes", "spark2", "hostname").stdout.strip() == "spark2"
+    config = direct_lab.sh("spark2", "cat", "/root/.ssh/config").stdout
+    assert "StrictHostKeyChecking yes" in config and "StrictHostKeyChecking no" not in config
+
+
+def test_second_run_changes_nothing(direct_lab: ProvLab) -> None:
+    outcome = direct_lab.provision_api()
+    assert outcome.status == "successful", outcome.failures
+    assert unchanged(outcome.recap) == {"spark1": 0, "spark2": 0}
+
+
+def test_check_mode_on_a_provisioned_cluster_reports_no_change(direct_lab: ProvLab) -> None:
+    outcome = direct_lab.provision_api(check=True)
+    assert outcome.status == "successful", outcome.failures
+    assert unchanged(outcome.recap) == {"spark1": 0, "spark2": 0}
+
+
+def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: ProvLab) -> None:
+    direct_lab.lab("cable", "spark1:p1", "spark2:p1")
+    result = direct_lab.playbook()
+    assert result.returncode == 0, result.stdout[-3000:]
+    cluster = assert_fabric_as_planned(direct_lab)
+    assert len(cluster.plan.cables) == 2 and len(cluster.plan.links) == 4
+    assert_environment(direct_lab, cluster)  # NCCL_IB_HCA now lists all four halves
+
+
+def test_pinned_cabling_that_contradicts_the_wires_fails_naming_both_ends(direct_lab: ProvLab) -> None:
+    before = direct_lab.sh("spark1", "cat", NETPLAN).stdout
+    result = direct_lab.playbook(extravars={"sparkctl_cabling": ["spark1:p0 spark2:p1", "spark1:p1 spark2:p0"]})
+    assert result.returncode != 0
+    output = flat(result.stdout)
+    assert "found a cable spark1:p0 <-> spark2:p0, but sparkctl_cabling pins spark1:p0 <-> spark2:p1" in output
+    assert "pins spark1:p1 <-> spark2:p0, but no probe frame crossed it" in output
+    assert direct_lab.sh("spark1", "cat", NETPLAN).stdout == before  # nothing was changed
+
+
+def test_recabling_removes_stale_config_and_brings_up_the_new_links(direct_lab: ProvLab) -> None:
+    stale = "/etc/netplan/50-sparkctl-old.yaml"
+    direct_lab.sh("spark1", "sh", "-c", f"umask 077; printf 'network:\\n  version: 2\\n' > {stale}")
+    previous = direct_lab.expected()
+    direct_lab.lab("uncable", "spark1:p0")
+    result = direct_lab.playbook()
+    assert result.returncode == 0, result.stdout[-3000:]
+    cluster = assert_fabric_as_planned(direct_lab)
+    assert [c.name for c in cluster.plan.cables] == ["spark1:p1-spark2:p1"]
+    assert direct_lab.sh("spark1", "ls", stale, check=False).returncode != 0, "stale drop-in left behind"
+    for node in ("spark1", "spark2"):
+        for iface in ("enp1s0f0np0", "enP2p1s0f0np0"):  # p0, configured before the recabling
+            shown = direct_lab.sh(node, "ip", "-4", "-o", "address", "show", "dev", iface).stdout
+            assert shown.strip() == "", f"{node} {iface} kept its old address: {shown}"
+    assert previous.plan.cables != cluster.plan.cables
+
+
+def test_a_change_that_breaks_peer_reachability_is_rolled_back(direct_lab: ProvLab) -> None:
+    """Renumbering one node alone (--limit) leaves its peer on the old subnets: no peer answers the new
+    addresses, so the node restores its previous drop-in, re-applies it and the play says so."""
+    before = {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")}
+    cluster = direct_lab.expected()
+    result = direct_lab.playbook(
+        "--limit", "spark1", playbook="playbooks/fabric.yml",
+        extravars={"sparkctl_fabric_pool": "198.19.128.0/17", "sparkctl_cabling": ["spark1:p1 spark2:p1"],
+                   "sparkctl_fabric_settle_seconds": 4},
+    )
+    assert result.returncode != 0
+    output = flat(result.stdout)
+    assert "the new fabric config failed and was rolled back" in output, output[-3000:]
+    assert "does not answer" in output and "still answers on its management address" in output
+    assert recap(result.stdout)["spark1"]["failed"] == 1
+    assert {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")} == before
+    assert_fabric_as_planned(direct_lab, cluster)  # the old addresses are back and the peers answer again

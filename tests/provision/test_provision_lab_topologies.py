@@ -1,0 +1,68 @@
+"""Provisioning the other lab topologies: a 3-node ring, a storage split, and a bond the kernel cannot build."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from provkit import SPARKCTL, ProvLab, assert_environment, assert_fabric_as_planned, flat, running_lab
+
+pytestmark = pytest.mark.lab
+
+NETPLAN = "/etc/netplan/60-sparkctl-fabric.yaml"
+
+
+@pytest.fixture(scope="module")
+def ring_lab(prov_lab_root: Path) -> Iterator[ProvLab]:
+    with running_lab(prov_lab_root, nodes=3, topology="ring") as lab:
+        yield lab
+
+
+def test_check_mode_on_fresh_ring_changes_nothing(ring_lab: ProvLab) -> None:
+    result = subprocess.run([SPARKCTL, "provision", "-i", str(ring_lab.inventory), "--check"],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--check --diff" in result.stderr
+    for node in ("spark1", "spark2", "spark3"):
+        assert ring_lab.sh(node, "ls", NETPLAN, check=False).returncode != 0, f"--check wrote {NETPLAN} on {node}"
+
+
+def test_three_node_ring_is_discovered_and_every_half_answers(ring_lab: ProvLab) -> None:
+    result = ring_lab.playbook()
+    assert result.returncode == 0, result.stdout[-3000:]
+    cluster = assert_fabric_as_planned(ring_lab)
+    assert len(cluster.plan.cables) == 3 and len(cluster.plan.links) == 6
+    assert cluster.plan.cabling_source == "discovered"
+    assert_environment(ring_lab, cluster)
+
+
+def test_storage_split_reaches_the_peer_and_the_storage_targets(prov_lab_root: Path) -> None:
+    with running_lab(prov_lab_root, nodes=2, topology="storage-split") as lab:
+        result = lab.playbook()
+        assert result.returncode == 0, result.stdout[-3000:]
+        cluster = assert_fabric_as_planned(lab)
+        storage = [link for link in cluster.plan.links if link.kind == "storage"]
+        assert len(storage) == 4  # two nodes, two PCIe halves each
+        for link in storage:
+            for target in link.b.interface.split(","):
+                lab.sh(link.a.node, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", "8972",
+                       "-I", link.a.interface, target)
+
+
+def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding_driver(
+    prov_lab_root: Path,
+) -> None:
+    """This kernel has no bonding driver: the rendered bond must still pass `netplan generate`, and the
+    play must stop before anything goes live instead of half-applying a bond."""
+    with running_lab(prov_lab_root, nodes=2, topology="bond") as lab:
+        result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory)],
+                                capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 1, result.stderr
+        output = flat(result.stderr)
+        assert "kernel has no bonding driver" in output
+        assert "The rendered bond config is valid (netplan generate accepted it) and nothing was changed" in output
+        for node in ("spark1", "spark2"):
+            assert lab.sh(node, "ls", NETPLAN, check=False).returncode != 0
+            assert lab.sh(node, "ip", "link", "show", "bond0", check=False).returncode != 0
