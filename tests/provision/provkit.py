@@ -34,14 +34,6 @@ BIN = Path(sys.executable).parent
 ANSIBLE_PLAYBOOK = str(BIN / "ansible-playbook")
 SPARKCTL = str(BIN / "sparkctl")
 
-LAB_NODE_VARS = {
-    "sparkctl_packages_mode": "verify",
-    "sparkctl_packages_rdma_enabled": False,
-    "sparkctl_tuning_unavailable": "report",
-}
-"""What a lab node cannot do, as role variables: no apt (read-only dpkg database), no RDMA tools, and a
-/proc/sys it cannot write. The lab inventory is to carry these; until it does, tests add them."""
-
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
@@ -137,20 +129,9 @@ def running_lab(root: Path, *, nodes: int, topology: str) -> Iterator[ProvLab]:
     name = "p" + secrets.token_hex(3)
     try:
         inventory = Path(_lab_cli(root, "up", "--name", name, "--nodes", str(nodes), "--topology", topology).strip())
-        _add_lab_node_vars(inventory)
         yield ProvLab(root, name, inventory)
     finally:
         _lab_cli(root, "down", "--name", name)
-
-
-def _add_lab_node_vars(inventory: Path) -> None:
-    """Add LAB_NODE_VARS the lab inventory does not set yet, in a file of their own."""
-    import yaml
-
-    present = yaml.safe_load((inventory / "group_vars" / "sparks.yml").read_text()) or {}
-    missing = {key: value for key, value in LAB_NODE_VARS.items() if key not in present}
-    if missing:
-        (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(missing), encoding="utf-8")
 
 
 # --- checks on the nodes ----------------------------------------------------------------------------------
