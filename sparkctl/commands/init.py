@@ -47,12 +47,14 @@ def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: st
     if hosts_file.exists() and not force:
         raise InputError("already exists", file=hosts_file, fix="pass --force to overwrite it, or pick another directory")
     hosts = {"all": {"children": {"sparks": {"hosts": {n: {"ansible_host": a} for n, a in parsed}}}}}
-    group_vars = {
+    group_vars: dict[str, object] = {
         "ansible_user": user,
         "sparkctl_topology": topology,
         "sparkctl_mtu": DEFAULT_MTU,
         "sparkctl_fabric_pool": fabric_pool,
     }
+    if user != "root":
+        group_vars["ansible_become"] = True  # the fabric, sysctl and systemd files need root
     (directory / "group_vars").mkdir(parents=True, exist_ok=True)
     hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
     (directory / "group_vars" / "sparks.yml").write_text(yaml.safe_dump(group_vars, sort_keys=False), encoding="utf-8")

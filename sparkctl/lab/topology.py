@@ -13,6 +13,7 @@ from typing import Final
 
 from sparkctl import hardware
 from sparkctl.errors import InputError
+from sparkctl.model import Endpoint
 
 TOPOLOGIES: Final = ("direct", "ring", "storage-split", "switch", "bond")
 DEFAULT_TOPOLOGY: Final = "direct"
@@ -58,15 +59,8 @@ def hubs_of(topology: str) -> tuple[str, ...]:
     return ()
 
 
-@dataclass(frozen=True, order=True)
-class Port:
-    """One cage of one Spark, written `spark1:p0`."""
-
-    node: str
-    port: str
-
-    def __str__(self) -> str:
-        return f"{self.node}:{self.port}"
+Port = Endpoint
+"""One cage of one Spark, written `spark1:p0`: the planner's Endpoint, so lab and plan name cages alike."""
 
 
 @dataclass(frozen=True)

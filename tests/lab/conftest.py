@@ -6,21 +6,11 @@ taken down by the name it was created with, in a `finally`, even when a test fai
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from labkit import Lab, running_lab
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if os.geteuid() == 0:
-        return
-    skip = pytest.mark.skip(reason="lab tests need root (network namespaces, containers)")
-    for item in items:
-        if item.get_closest_marker("lab"):
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
