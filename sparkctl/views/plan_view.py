@@ -36,12 +36,16 @@ def _drawing(plan: ClusterPlan, data: dict[str, Any]) -> Text:
 
 def _links_table(plan: ClusterPlan) -> Table:
     table = Table(title="Links (one subnet per PCIe half)", expand=False)
-    for column in ("cable", "half", "A", "B", "subnet"):
-        table.add_column(column)
+    for column in ("half", "A", "B", "subnet"):
+        table.add_column(column, no_wrap=column in ("half", "subnet"))
+    cable = None
     for link in plan.links:
+        if link.cable != cable:
+            cable = link.cable
+            table.add_row("", f"[bold]{cable}[/]", "", "")
         a = f"{link.a.node} {link.a.interface} {link.a.address or ''}".strip()
         b = f"{link.b.node} {link.b.interface} {link.b.address or ''}".strip()
-        table.add_row(link.cable, str(link.half), a, b, str(link.subnet))
+        table.add_row(str(link.half), a, b, str(link.subnet))
     return table
 
 
