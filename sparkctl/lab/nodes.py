@@ -159,6 +159,11 @@ def container_argv(paths: LabPaths, node: NodeState) -> list[str]:
     ]
 
 
+NSPAWN_ENV = {"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+"""/proc/sys/net writable in the node: its network namespace is its own, so provisioning sets the
+per-namespace sysctls (TCP buffers, ip_forward for routed rings) for real."""
+
+
 def cgroup_dirs(node: NodeState) -> list[Path]:
     """One cgroup per hierarchy nspawn uses, named after the node's namespace (unique per lab and node)."""
     return [hierarchy / node.namespace for hierarchy in system.cgroup_hierarchies()]
@@ -189,6 +194,7 @@ def start(paths: LabPaths, node: NodeState) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **NSPAWN_ENV},
             # Safe here: no other thread of ours runs while nodes are started (see lifecycle._boot).
             preexec_fn=_join_cgroups(directories),  # noqa: PLW1509
         )

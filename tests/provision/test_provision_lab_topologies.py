@@ -66,3 +66,21 @@ def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding
         for node in ("spark1", "spark2"):
             assert lab.sh(node, "ls", NETPLAN, check=False).returncode != 0
             assert lab.sh(node, "ip", "link", "show", "bond0", check=False).returncode != 0
+
+
+def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(prov_lab_root: Path) -> None:
+    """In a ring of four, spark1 and spark3 share no cable: they talk through a neighbour that forwards."""
+    with running_lab(prov_lab_root, nodes=4, topology="ring") as lab:
+        result = lab.playbook()
+        assert result.returncode == 0, flat(result.stdout[-3000:])
+        cluster = assert_fabric_as_planned(lab)
+        for node in cluster.plan.nodes:
+            assert lab.sh(node, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+        far = [link for link in cluster.plan.links if {link.a.node, link.b.node} == {"spark2", "spark3"}]
+        assert len(far) == 2
+        for link in far:
+            target = link.b if link.b.node == "spark3" else link.a
+            assert target.address is not None
+            ping = lab.sh("spark1", "ping", "-c", "2", "-W", "2", "-M", "do", "-s", str(cluster.plan.mtu - 28),
+                          str(target.address.ip), check=False)
+            assert ping.returncode == 0, ping.stdout + ping.stderr
