@@ -31,6 +31,8 @@ $(VENV)/.installed: pyproject.toml
 deps: system-deps venv
 
 test: deps
+	$(BIN)/ruff check sparkctl tests bench plugins
+	$(BIN)/mypy
 	$(BIN)/pytest -q -ra
 
 lint: deps
