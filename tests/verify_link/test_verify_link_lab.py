@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sparkctl import ssh
+from sparkctl.cluster import load_cluster
 from sparkctl.hardware import port_of
 
 pytestmark = pytest.mark.lab
@@ -121,3 +125,32 @@ def test_swapped_cables_fail_the_peer_check(inventory: Path) -> None:
     assert all("cabled to" in p["message"] for p in report["problems"] if p["check"] == "peer")
     _, healthy = verify(inventory)
     assert healthy["ok"] is True, healthy["problems"]
+
+
+def test_interrupted_run_leaves_no_iperf3_server(inventory: Path) -> None:
+    """Ctrl-C in the middle of the bandwidth step: verify-link stops, and no iperf3 is left on a node."""
+    env = {**os.environ, "SPARKCTL_LAB_ROOT": ROOT}
+    process = subprocess.Popen([str(BIN / "sparkctl"), "verify-link", "--inventory", str(inventory),
+                                "--duration", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=REPO)
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "bandwidth" not in seen and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen += line
+    assert "bandwidth" in seen, seen
+    time.sleep(2)  # servers and clients are running now
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    time.sleep(1)
+    for node in ("spark1", "spark2"):
+        left = node_sh(inventory, node, "pgrep", "-x", "iperf3")
+        assert left.returncode == 1 and not left.stdout.strip(), f"iperf3 still runs on {node}: {left.stdout}"
+
+
+def node_sh(inventory: Path, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    cluster = load_cluster(inventory)
+    return ssh.run(ssh.SSHTarget.from_hostvars(node, cluster.inventory.hosts[node].values), argv, timeout=30)
