@@ -12,6 +12,13 @@ from collections.abc import Sequence
 from sparkctl.errors import InputError
 from sparkctl.model import Cable, Endpoint
 
+
+class CablingUnknown(InputError):
+    """The topology has no conventional cabling for this many Sparks and none is pinned.
+
+    Not a dead end for provisioning: the play discovers the cables on the nodes and plans with them.
+    """
+
 RING_SIZES = range(3, 9)
 SWITCH_SIZES = range(2, 65)
 
@@ -20,8 +27,9 @@ def conventional(topology: str, nodes: Sequence[str], storage_port: str = "p1") 
     """The cabling a topology expects when the inventory pins none."""
     if topology == "direct":
         if len(nodes) != 2:
-            raise InputError(
-                f"a direct topology without pinned cabling needs exactly 2 Sparks, found {len(nodes)}",
+            raise CablingUnknown(
+                f"direct cabling between {len(nodes)} Sparks has no convention, so it must be discovered "
+                "(sparkctl provision does) or pinned",
                 key="sparkctl_cabling", fix='list the cables, e.g. ["spark1:p0 spark2:p0", ...], or use ring',
             )
         return [Cable.between(Endpoint(nodes[0], "p0"), Endpoint(nodes[1], "p0"))]

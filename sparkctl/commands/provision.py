@@ -13,9 +13,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from sparkctl.cabling import CablingUnknown
 from sparkctl.cluster import load_cluster
 from sparkctl.commands.options import inventory_option, topology_option
 from sparkctl.errors import EnvironmentProblem, SparkctlError
+from sparkctl.inventory import load_inventory
 
 
 @click.command()
@@ -26,8 +28,10 @@ from sparkctl.errors import EnvironmentProblem, SparkctlError
 @click.option("--check", is_flag=True, help="Dry run: show what would change (ansible-playbook --check --diff).")
 def provision(inventory: Path, topology: str | None, limit: str | None, check: bool) -> None:
     """Configure the fabric of every Spark in the inventory with Ansible (playbooks/site.yml)."""
-    cluster = load_cluster(inventory, topology)  # bad input stops here, before any node is touched
-    hosts = list(cluster.plan.nodes)
+    try:  # bad input stops here, before any node is touched
+        hosts = list(load_cluster(inventory, topology).plan.nodes)
+    except CablingUnknown:  # every setting checked; the play discovers the cables, then plans
+        hosts = list(load_inventory(inventory).hosts)
 
     from sparkctl.provisioning import progress, runner
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from sparkctl.cluster import load_cluster
 from sparkctl.commands.options import inventory_option, topology_option
 from sparkctl.errors import InputError
+from sparkctl.inventory import load_inventory
+from sparkctl.settings import read_settings
 
 
 @click.command("verify-link")
@@ -37,11 +38,12 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
         raise InputError(f"{duration:g} s is out of range", key="--duration", fix="use 0.5 to 600 seconds")
     if not 1 <= streams <= 128:
         raise InputError(f"{streams} is out of range", key="--streams", fix="use 1 to 128 streams")
-    cluster = load_cluster(inventory, topology)
-    expect = read_expectations(cluster.inventory)
+    hosts = load_inventory(inventory)
+    settings = read_settings(hosts, topology)
+    expect = read_expectations(hosts)
     targets = {
         host.name: ssh.SSHTarget.from_hostvars(host.name, host.values, trust_on_first_use=trust_on_first_use)
-        for host in cluster.inventory
+        for host in hosts
     }
     chosen = tuple(part.strip() for part in links.split(",") if part.strip())
     err = Console(stderr=True)
@@ -50,7 +52,7 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
             status.update(f"verify-link: {text}")
             err.log(text)
 
-        report = Verifier(cluster, targets, expect, Options(duration, streams, chosen), progress).run()
+        report = Verifier(settings, targets, expect, Options(duration, streams, chosen), progress).run()
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

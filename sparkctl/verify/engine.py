@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sparkctl import hardware, ssh
-from sparkctl.cluster import Cluster
+from sparkctl.ansible_bridge import parse_discovered
 from sparkctl.errors import InputError
 from sparkctl.model import Cable, ClusterPlan, Endpoint, Link
 from sparkctl.planner import build_plan
+from sparkctl.settings import ClusterSettings
 from sparkctl.verify import probes, rdma
 from sparkctl.verify.expectations import Expectations
 from sparkctl.verify.parse_ethtool import parse_ethtool, parse_ethtool_module
@@ -122,9 +123,9 @@ def select_links(plan: ClusterPlan, wanted: Iterable[str]) -> list[Link]:
 class Verifier:
     """One verify-link run over a cluster's planned links."""
 
-    def __init__(self, cluster: Cluster, targets: dict[str, ssh.SSHTarget], expect: Expectations,
+    def __init__(self, settings: ClusterSettings, targets: dict[str, ssh.SSHTarget], expect: Expectations,
                  options: Options, progress: Progress) -> None:
-        self.cluster = cluster
+        self.settings = settings
         self.targets = targets
         self.expect = expect
         self.options = options
@@ -132,7 +133,7 @@ class Verifier:
         self.facts: dict[str, dict[str, Any]] = {}
 
     def run(self) -> Report:
-        names = list(self.cluster.plan.nodes)
+        names = [node.name for node in self.settings.nodes]
         self.progress("reading interfaces on " + ", ".join(names))
         gathered = parallel(lambda n: probes.node_facts(self.targets[n], list(hardware.ALL_NETDEVS)), names)
         self.facts = dict(zip(names, gathered, strict=True))
@@ -155,16 +156,13 @@ class Verifier:
         return report
 
     def _plan_as_provisioned(self) -> ClusterPlan:
-        """The plan for the cabling the nodes were provisioned for, when the inventory pins none."""
-        settings = self.cluster.settings
-        if settings.cabling is not None:
-            return self.cluster.plan
-        recorded = next((f["cabling"] for f in self.facts.values() if isinstance(f.get("cabling"), dict)), None)
-        if recorded and recorded.get("cables"):
-            from sparkctl.ansible_bridge import parse_discovered
-
-            return build_plan(settings, parse_discovered(recorded["cables"]))
-        return self.cluster.plan
+        """The plan for the pinned cabling, else the one provisioning recorded on the nodes, else the
+        topology's convention (CablingUnknown when there is none)."""
+        if self.settings.cabling is None:
+            recorded = next((f["cabling"] for f in self.facts.values() if isinstance(f.get("cabling"), dict)), None)
+            if recorded and recorded.get("cables"):
+                return build_plan(self.settings, parse_discovered(recorded["cables"]))
+        return build_plan(self.settings)
 
     def _iface(self, node: str, name: str) -> dict[str, Any]:
         found: dict[str, Any] = self.facts[node]["interfaces"].get(name, {"exists": False})
@@ -189,7 +187,7 @@ class Verifier:
                 carrier = carrier_raw == "1"
                 check = judge_carrier(link.name, end, peer, carrier_raw is not None, carrier)
                 report.checks.append(check)
-                report.checks.append(judge_mtu(link.name, end, _int(info.get("mtu")), self.cluster.plan.mtu))
+                report.checks.append(judge_mtu(link.name, end, _int(info.get("mtu")), self.settings.mtu))
                 if not check.ok:  # speed and addresses of a link without carrier say nothing more
                     good = False
                     continue

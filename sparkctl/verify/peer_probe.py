@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         report["mac"] = _mac(args.iface)
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETHERTYPE)) as sock:
+        # Protocol 0 receives nothing until bind() names interface and ethertype: a socket opened with
+        # the ethertype would queue frames from every interface in between, and probes running at once
+        # on a node's other ports would be heard here.
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
             sock.bind((args.iface, ETHERTYPE))
             if args.bring_up and not _is_up(sock, args.iface):
                 _set_up(sock, args.iface, True)
@@ -126,7 +129,8 @@ def _exchange(sock: socket.socket, report: dict[str, Any], identity: dict[str, A
         ready, _, _ = select.select([sock], [], [], max(0.0, min(next_send, deadline) - time.monotonic()))
         if ready:
             data, address = sock.recvfrom(65535)
-            _record(data, address, identity, heard)
+            if address[0] == report["iface"]:  # belt and braces: only frames of this interface
+                _record(data, address, identity, heard)
     for (peer_node, peer_iface, peer_mac), entry in sorted(heard.items()):
         key = "own_node" if peer_node == identity["node"] else "heard"
         report[key].append({"node": peer_node, "iface": peer_iface, "mac": peer_mac, **entry})

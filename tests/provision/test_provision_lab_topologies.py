@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +86,25 @@ def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(prov_lab_root: P
             ping = lab.sh("spark1", "ping", "-c", "2", "-W", "2", "-M", "do", "-s", str(cluster.plan.mtu - 28),
                           str(target.address.ip), check=False)
             assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+def test_three_sparks_cabled_directly_are_discovered_and_verified(prov_lab_root: Path) -> None:
+    """Direct cabling between three Sparks has no convention: provision discovers it, verify-link reads it back.
+
+    Every node probes all its ports at once, so this also proves a probe hears only its own cable.
+    """
+    with running_lab(prov_lab_root, nodes=3, topology="ring") as lab:
+        env = {**os.environ, "SPARKCTL_LAB_ROOT": str(prov_lab_root)}
+        plan = subprocess.run([SPARKCTL, "plan", "-i", str(lab.inventory), "-t", "direct"], capture_output=True,
+                              text=True, check=False, env=env)
+        assert plan.returncode == 2 and "must be discovered" in plan.stderr
+        result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory), "-t", "direct"],
+                                capture_output=True, text=True, check=False, env=env, timeout=600)
+        assert result.returncode == 0, flat(result.stderr[-3000:])
+        verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "-t", "direct", "--json",
+                                 "--duration", "2"], capture_output=True, text=True, check=False, env=env,
+                                timeout=300)
+        report = json.loads(verify.stdout)
+        assert verify.returncode == 0 and report["ok"] is True, report["problems"]
+        assert report["topology"] == "direct"
+        assert len([link for link in report["links"] if "np" in link["name"]]) == 6
