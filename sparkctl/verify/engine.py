@@ -307,8 +307,12 @@ class Verifier:
                     check = Check(check.link, check.check, f"{check.value}, {result.retransmits} retransmits",
                                   check.expected, check.ok, check.message)
                 report.checks.append(check)
-            if len(halves) > 1:
-                figures = [results[h.name].received_gbps if h.name in results else None for h in halves]
+            unmeasured = [h.half for h in halves if h.name not in results]
+            if len(halves) > 1 and unmeasured:
+                report.checks.append(Check(cable, "bandwidth", "", "", None,
+                                           f"skipped: half {unmeasured[0]} failed an earlier check"))
+            elif len(halves) > 1:
+                figures = [results[h.name].received_gbps for h in halves]
                 report.checks.append(judge_cable_bandwidth(cable, _end(halves[0], "a"), _end(halves[0], "b"),
                                                            figures, self.expect.min_cable_gbps))
 
