@@ -6,6 +6,7 @@ the command and its error, because at that point the machine, not the user's inp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -143,21 +144,24 @@ def cgroup_hierarchies() -> list[Path]:
 
 
 def cgroup_pids(directory: Path) -> list[int]:
-    """Every process in a cgroup and its descendants."""
+    """Every process in a cgroup and its descendants.
+
+    The node's own systemd may be removing sub-cgroups while this walks them: os.walk skips what
+    vanished instead of failing, as Path.rglob does.
+    """
     pids: list[int] = []
-    for procs in directory.rglob("cgroup.procs"):
+    for root, _, files in os.walk(directory):
+        if "cgroup.procs" not in files:
+            continue
         try:
-            pids += [int(line) for line in procs.read_text(encoding="ascii").split()]
-        except (FileNotFoundError, OSError):
+            pids += [int(line) for line in (Path(root) / "cgroup.procs").read_text(encoding="ascii").split()]
+        except OSError:
             continue
     return pids
 
 
 def remove_cgroup(directory: Path) -> None:
-    """Remove an (empty) cgroup tree, deepest first."""
-    if not directory.exists():
-        return
-    children = [p for p in directory.rglob("*") if p.is_dir()]
-    for child in sorted(children, key=lambda p: len(p.parts), reverse=True):
-        child.rmdir()
-    directory.rmdir()
+    """Remove an (empty) cgroup tree, deepest first; parts that vanished meanwhile are already done."""
+    for root, _, _ in os.walk(directory, topdown=False):
+        with contextlib.suppress(FileNotFoundError):
+            Path(root).rmdir()
