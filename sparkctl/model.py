@@ -7,7 +7,7 @@ verify-link consume them. `to_dict()` is the one serialised form (the JSON schem
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 from sparkctl import hardware
@@ -74,10 +74,13 @@ class Link:
     subnet: IPv4Network
     a: LinkEnd
     b: LinkEnd
+    targets: tuple[IPv4Address, ...] = ()
+    """Storage links: the servers in this half's subnet the node must reach (the far end has no netdev of ours)."""
 
     @property
     def name(self) -> str:
-        return f"{self.a.node}:{self.a.interface}-{self.b.node}:{self.b.interface}"
+        far = f"{self.b.node}:{self.b.interface}" if self.b.interface else self.b.node
+        return f"{self.a.node}:{self.a.interface}-{far}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class Link:
             "subnet": str(self.subnet),
             "a": self.a.to_dict(),
             "b": self.b.to_dict(),
+            "targets": [str(t) for t in self.targets],
         }
 
 

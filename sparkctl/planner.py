@@ -183,7 +183,7 @@ def _plan_storage(plan: ClusterPlan, settings: ClusterSettings) -> None:
             plan.links.append(Link(
                 "storage", f"{node.name}:{storage.port}-storage", half, net,
                 LinkEnd(node.name, storage.port, iface, address),
-                LinkEnd("storage", "", ",".join(str(t) for t in targets), None),
+                LinkEnd("storage", "", "", None), tuple(targets),
             ))
         node.interfaces.sort(key=lambda i: (i.port, i.half))
 

@@ -1,8 +1,13 @@
-"""Suite-wide: tests marked `lab` build virtual Spark labs and need root; without it they are skipped."""
+"""Suite-wide: tests marked `lab` build virtual Spark labs and need root; without it they are skipped.
+
+Every lab test keeps its labs under one state root private to this run (`lab_root`), so it never
+sees or touches the labs of the machine's user.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -14,3 +19,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("lab"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private SPARKCTL_LAB_ROOT for this run."""
+    return tmp_path_factory.mktemp("labroot")

@@ -44,7 +44,7 @@ def _links_table(plan: ClusterPlan) -> Table:
             cable = link.cable
             table.add_row("", f"[bold]{cable}[/]", "", "")
         a = f"{link.a.node} {link.a.interface} {link.a.address or ''}".strip()
-        b = f"{link.b.node} {link.b.interface} {link.b.address or ''}".strip()
+        b = " ".join(str(part) for part in (link.b.node, link.b.interface, link.b.address, *link.targets) if part)
         table.add_row(str(link.half), a, b, str(link.subnet))
     return table
 

@@ -1,8 +1,4 @@
-"""Fixtures of the lab tests: one state root per session and one 2-node lab shared by a module.
-
-Lab tests need root; without it they are skipped (on CI they run as root). Every lab made here is
-taken down by the name it was created with, in a `finally`, even when a test fails.
-"""
+"""Fixtures of the lab tests: one 2-node lab shared by a module, taken down whatever happens."""
 
 from __future__ import annotations
 
@@ -10,13 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labkit import Lab, running_lab
 
-
-@pytest.fixture(scope="session")
-def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private SPARKCTL_LAB_ROOT, so tests never see or touch labs of the machine's user."""
-    return tmp_path_factory.mktemp("labroot")
+from tests.labkit import Lab, running_lab
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from labkit import Lab, iperf3_gbps, loss_percent
 
 from sparkctl import hardware, ssh
 from sparkctl.errors import EnvironmentProblem
+from tests.labkit import Lab, iperf3_gbps, loss_percent
 
 pytestmark = pytest.mark.lab
 

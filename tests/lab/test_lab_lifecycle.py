@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from labkit import cli, unique_name
 
 from sparkctl.commands.lab import lab as lab_cli
 from sparkctl.errors import EnvironmentProblem, InputError
 from sparkctl.lab import system
 from sparkctl.lab.paths import LabPaths, bridge_name, namespace
 from sparkctl.lab.state import LabState, load
+from tests.labkit import cli, unique_name
 
 pytestmark = pytest.mark.lab
 

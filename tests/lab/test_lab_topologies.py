@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labkit import loss_percent, running_lab
 
 from sparkctl import hardware
+from tests.labkit import loss_percent, running_lab
 
 pytestmark = pytest.mark.lab
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from provkit import ProvLab, running_lab
-
-
-@pytest.fixture(scope="session")
-def prov_lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private SPARKCTL_LAB_ROOT, so these tests never see or touch the machine user's labs."""
-    return tmp_path_factory.mktemp("provlabs")
+from tests.labkit import Lab, running_lab
 
 
 @pytest.fixture(scope="module")
-def direct_lab(prov_lab_root: Path) -> Iterator[ProvLab]:
+def direct_lab(lab_root: Path) -> Iterator[Lab]:
     """A 2-node direct lab shared by the tests of one module, in order (they build on each other)."""
-    with running_lab(prov_lab_root, nodes=2, topology="direct") as lab:
+    with running_lab(lab_root, nodes=2, topology="direct", prefix="p") as lab:
         yield lab

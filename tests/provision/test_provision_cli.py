@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from provkit import REPO
 
 from sparkctl.cli import main
 from sparkctl.provisioning import runner
 from sparkctl.provisioning.events import Event, HostStats, Recap
+from tests.labkit import REPO
 
 
 def _inventory(tmp_path: Path, **group_vars: object) -> Path:

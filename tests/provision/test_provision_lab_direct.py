@@ -8,9 +8,9 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from provkit import (
-    SPARKCTL,
-    ProvLab,
+
+from tests.labkit import SPARKCTL, Lab
+from tests.provision.provkit import (
     assert_environment,
     assert_fabric_as_planned,
     flat,
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 NETPLAN = "/etc/netplan/60-sparkctl-fabric.yaml"
 
 
-def test_sparkctl_provision_configures_two_direct_nodes(direct_lab: ProvLab) -> None:
+def test_sparkctl_provision_configures_two_direct_nodes(direct_lab: Lab) -> None:
     result = subprocess.run([SPARKCTL, "provision", "--inventory", str(direct_lab.inventory)],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
@@ -37,20 +37,20 @@ def test_sparkctl_provision_configures_two_direct_nodes(direct_lab: ProvLab) -> 
     assert "StrictHostKeyChecking yes" in config and "StrictHostKeyChecking no" not in config
 
 
-def test_second_run_changes_nothing(direct_lab: ProvLab) -> None:
+def test_second_run_changes_nothing(direct_lab: Lab) -> None:
     outcome = direct_lab.provision_api()
     assert outcome.status == "successful", outcome.failures
     assert unchanged(outcome.recap) == {"spark1": 0, "spark2": 0}
 
 
-def test_check_mode_on_a_provisioned_cluster_reports_no_change(direct_lab: ProvLab) -> None:
+def test_check_mode_on_a_provisioned_cluster_reports_no_change(direct_lab: Lab) -> None:
     outcome = direct_lab.provision_api(check=True)
     assert outcome.status == "successful", outcome.failures
     assert unchanged(outcome.recap) == {"spark1": 0, "spark2": 0}
 
 
-def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: ProvLab) -> None:
-    direct_lab.lab("cable", "spark1:p1", "spark2:p1")
+def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: Lab) -> None:
+    direct_lab.cli("cable", "spark1:p1", "spark2:p1")
     result = direct_lab.playbook()
     assert result.returncode == 0, result.stdout[-3000:]
     cluster = assert_fabric_as_planned(direct_lab)
@@ -58,7 +58,7 @@ def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: ProvL
     assert_environment(direct_lab, cluster)  # NCCL_IB_HCA now lists all four halves
 
 
-def test_pinned_cabling_that_contradicts_the_wires_fails_naming_both_ends(direct_lab: ProvLab) -> None:
+def test_pinned_cabling_that_contradicts_the_wires_fails_naming_both_ends(direct_lab: Lab) -> None:
     before = direct_lab.sh("spark1", "cat", NETPLAN).stdout
     result = direct_lab.playbook(extravars={"sparkctl_cabling": ["spark1:p0 spark2:p1", "spark1:p1 spark2:p0"]})
     assert result.returncode != 0
@@ -68,11 +68,11 @@ def test_pinned_cabling_that_contradicts_the_wires_fails_naming_both_ends(direct
     assert direct_lab.sh("spark1", "cat", NETPLAN).stdout == before  # nothing was changed
 
 
-def test_recabling_removes_stale_config_and_brings_up_the_new_links(direct_lab: ProvLab) -> None:
+def test_recabling_removes_stale_config_and_brings_up_the_new_links(direct_lab: Lab) -> None:
     stale = "/etc/netplan/50-sparkctl-old.yaml"
     direct_lab.sh("spark1", "sh", "-c", f"umask 077; printf 'network:\\n  version: 2\\n' > {stale}")
     previous = direct_lab.expected()
-    direct_lab.lab("uncable", "spark1:p0")
+    direct_lab.cli("uncable", "spark1:p0")
     result = direct_lab.playbook()
     assert result.returncode == 0, result.stdout[-3000:]
     cluster = assert_fabric_as_planned(direct_lab)
@@ -85,7 +85,7 @@ def test_recabling_removes_stale_config_and_brings_up_the_new_links(direct_lab: 
     assert previous.plan.cables != cluster.plan.cables
 
 
-def test_a_change_that_breaks_peer_reachability_is_rolled_back(direct_lab: ProvLab) -> None:
+def test_a_change_that_breaks_peer_reachability_is_rolled_back(direct_lab: Lab) -> None:
     """Renumbering one node alone (--limit) leaves its peer on the old subnets: no peer answers the new
     addresses, so the node restores its previous drop-in, re-applies it and the play says so."""
     before = {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")}

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from provkit import SPARKCTL, ProvLab, assert_environment, assert_fabric_as_planned, flat, running_lab
+
+from tests.labkit import SPARKCTL, Lab, running_lab
+from tests.provision.provkit import assert_environment, assert_fabric_as_planned, flat
 
 pytestmark = pytest.mark.lab
 
@@ -17,12 +19,12 @@ NETPLAN = "/etc/netplan/60-sparkctl-fabric.yaml"
 
 
 @pytest.fixture(scope="module")
-def ring_lab(prov_lab_root: Path) -> Iterator[ProvLab]:
-    with running_lab(prov_lab_root, nodes=3, topology="ring") as lab:
+def ring_lab(lab_root: Path) -> Iterator[Lab]:
+    with running_lab(lab_root, prefix="p", nodes=3, topology="ring") as lab:
         yield lab
 
 
-def test_check_mode_on_fresh_ring_changes_nothing(ring_lab: ProvLab) -> None:
+def test_check_mode_on_fresh_ring_changes_nothing(ring_lab: Lab) -> None:
     result = subprocess.run([SPARKCTL, "provision", "-i", str(ring_lab.inventory), "--check"],
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
@@ -31,7 +33,7 @@ def test_check_mode_on_fresh_ring_changes_nothing(ring_lab: ProvLab) -> None:
         assert ring_lab.sh(node, "ls", NETPLAN, check=False).returncode != 0, f"--check wrote {NETPLAN} on {node}"
 
 
-def test_three_node_ring_is_discovered_and_every_half_answers(ring_lab: ProvLab) -> None:
+def test_three_node_ring_is_discovered_and_every_half_answers(ring_lab: Lab) -> None:
     result = ring_lab.playbook()
     assert result.returncode == 0, result.stdout[-3000:]
     cluster = assert_fabric_as_planned(ring_lab)
@@ -40,25 +42,26 @@ def test_three_node_ring_is_discovered_and_every_half_answers(ring_lab: ProvLab)
     assert_environment(ring_lab, cluster)
 
 
-def test_storage_split_reaches_the_peer_and_the_storage_targets(prov_lab_root: Path) -> None:
-    with running_lab(prov_lab_root, nodes=2, topology="storage-split") as lab:
+def test_storage_split_reaches_the_peer_and_the_storage_targets(lab_root: Path) -> None:
+    with running_lab(lab_root, prefix="p", nodes=2, topology="storage-split") as lab:
         result = lab.playbook()
         assert result.returncode == 0, result.stdout[-3000:]
         cluster = assert_fabric_as_planned(lab)
         storage = [link for link in cluster.plan.links if link.kind == "storage"]
         assert len(storage) == 4  # two nodes, two PCIe halves each
         for link in storage:
-            for target in link.b.interface.split(","):
+            assert link.targets, link.name
+            for target in link.targets:
                 lab.sh(link.a.node, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", "8972",
-                       "-I", link.a.interface, target)
+                       "-I", link.a.interface, str(target))
 
 
 def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding_driver(
-    prov_lab_root: Path,
+    lab_root: Path,
 ) -> None:
     """This kernel has no bonding driver: the rendered bond must still pass `netplan generate`, and the
     play must stop before anything goes live instead of half-applying a bond."""
-    with running_lab(prov_lab_root, nodes=2, topology="bond") as lab:
+    with running_lab(lab_root, prefix="p", nodes=2, topology="bond") as lab:
         result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory)],
                                 capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 1, result.stderr
@@ -70,9 +73,9 @@ def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding
             assert lab.sh(node, "ip", "link", "show", "bond0", check=False).returncode != 0
 
 
-def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(prov_lab_root: Path) -> None:
+def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(lab_root: Path) -> None:
     """In a ring of four, spark1 and spark3 share no cable: they talk through a neighbour that forwards."""
-    with running_lab(prov_lab_root, nodes=4, topology="ring") as lab:
+    with running_lab(lab_root, prefix="p", nodes=4, topology="ring") as lab:
         result = lab.playbook()
         assert result.returncode == 0, flat(result.stdout[-3000:])
         cluster = assert_fabric_as_planned(lab)
@@ -88,13 +91,13 @@ def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(prov_lab_root: P
             assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
-def test_three_sparks_cabled_directly_are_discovered_and_verified(prov_lab_root: Path) -> None:
+def test_three_sparks_cabled_directly_are_discovered_and_verified(lab_root: Path) -> None:
     """Direct cabling between three Sparks has no convention: provision discovers it, verify-link reads it back.
 
     Every node probes all its ports at once, so this also proves a probe hears only its own cable.
     """
-    with running_lab(prov_lab_root, nodes=3, topology="ring") as lab:
-        env = {**os.environ, "SPARKCTL_LAB_ROOT": str(prov_lab_root)}
+    with running_lab(lab_root, prefix="p", nodes=3, topology="ring") as lab:
+        env = {**os.environ, "SPARKCTL_LAB_ROOT": str(lab_root)}
         plan = subprocess.run([SPARKCTL, "plan", "-i", str(lab.inventory), "-t", "direct"], capture_output=True,
                               text=True, check=False, env=env)
         assert plan.returncode == 2 and "must be discovered" in plan.stderr

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from provkit import REPO
+from tests.labkit import REPO
 
 
 def test_ansible_lint_production_profile_passes() -> None:

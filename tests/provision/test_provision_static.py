@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-from provkit import ANSIBLE_PLAYBOOK, REPO
 
 from sparkctl import hardware
+from tests.labkit import ANSIBLE_PLAYBOOK, REPO
 
 ROLES = sorted(p for p in (REPO / "roles").iterdir() if p.is_dir())
 

@@ -134,6 +134,9 @@ def test_storage_split_one_cage_to_peer_one_to_storage(write_inventory: Inventor
         "enp1s0f1np1": ("storage", ["10.30.0.2/24"]), "enP2p1s0f1np1": ("storage", ["10.31.0.2/24"]),
     }
     assert plan.nodes["spark2"].env["NCCL_IB_HCA"] == "rocep1s0f0,roceP2p1s0f0"  # storage halves stay out of NCCL
+    storage = {link.name: [str(t) for t in link.targets] for link in plan.links if link.kind == "storage"}
+    assert storage["spark2:enp1s0f1np1-storage"] == ["10.30.0.100"]
+    assert storage["spark2:enP2p1s0f1np1-storage"] == []  # no target in the second half's network
 
 
 def test_moving_one_cable_changes_only_that_cable(write_inventory: InventoryWriter) -> None:

@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,24 +14,16 @@ from typing import Any
 
 import pytest
 
-from sparkctl import ssh
-from sparkctl.cluster import load_cluster
 from sparkctl.hardware import port_of
+from tests.labkit import REPO, SPARKCTL, Lab, running_lab
 
 pytestmark = pytest.mark.lab
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-LAB = "vlink"
-
-
-ROOT = tempfile.mkdtemp(prefix="sparkctl-vlink-")
-"""A private lab state root: the tests never see or touch the labs of the machine's user."""
-
 
 def sparkctl(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "COLUMNS": "160", "SPARKCTL_LAB_ROOT": ROOT}
-    return subprocess.run([str(BIN / "sparkctl"), *args], capture_output=True, text=True, timeout=timeout,
+    """The CLI in its own process, as a user runs it (Ctrl-C and exit codes are real)."""
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.run([SPARKCTL, *args], capture_output=True, text=True, timeout=timeout,
                           env=env, cwd=REPO, check=False)
 
 
@@ -43,16 +33,17 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def inventory() -> Iterator[Path]:
+def lab(lab_root: Path) -> Iterator[Lab]:
     """Two Sparks joined by two cables (four halves), provisioned with sparkctl."""
-    try:
-        up = ok(sparkctl("lab", "up", "--name", LAB, "--nodes", "2", "--topology", "direct"))
-        inv = Path(up.strip().splitlines()[-1])
-        ok(sparkctl("lab", "cable", "--name", LAB, "spark1:p1", "spark2:p1"))
-        ok(sparkctl("provision", "--inventory", str(inv)))
-        yield inv
-    finally:
-        sparkctl("lab", "down", "--name", LAB)
+    with running_lab(lab_root, nodes=2, topology="direct", prefix="v") as lab:
+        lab.cli("cable", "spark1:p1", "spark2:p1")
+        ok(sparkctl("provision", "--inventory", str(lab.inventory)))
+        yield lab
+
+
+@pytest.fixture
+def inventory(lab: Lab) -> Path:
+    return lab.inventory
 
 
 def verify(inv: Path) -> tuple[int, dict[str, Any]]:
@@ -63,10 +54,6 @@ def verify(inv: Path) -> tuple[int, dict[str, Any]]:
 
 def failures(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(p["link"], p["check"]) for p in report["problems"]}
-
-
-def fault(*args: str) -> None:
-    ok(sparkctl("lab", "fault", "--name", LAB, *args))
 
 
 def test_healthy_lab_passes(inventory: Path) -> None:
@@ -88,17 +75,17 @@ def test_healthy_lab_passes(inventory: Path) -> None:
     (("--rate", "1gbit"), "spark1:enP2p1s0f1np1", "bandwidth"),
     (("--loss", "1%"), "spark2:enp1s0f1np1", "loss"),
 ], ids=["link-down", "mtu-1500", "rate-limit", "loss"])
-def test_fault_fails_the_right_check_on_the_right_link(inventory: Path, args: tuple[str, ...], iface: str,
-                                                       check: str) -> None:
+def test_fault_fails_the_right_check_on_the_right_link(lab: Lab, inventory: Path, args: tuple[str, ...],
+                                                       iface: str, check: str) -> None:
     name = iface.split(":")[1]
     port, _ = port_of(name)
     link = f"spark1:{name}-spark2:{name}"  # each cable here joins the same port on both Sparks
     cable = f"spark1:{port}-spark2:{port}"
-    fault(iface, *args)
+    lab.cli("fault", iface, *args)
     try:
         code, report = verify(inventory)
     finally:
-        fault(iface, "--clear")
+        lab.cli("fault", iface, "--clear")
     assert code == 1 and report["ok"] is False
     found = failures(report)
     assert (link, check) in found, found
@@ -107,18 +94,18 @@ def test_fault_fails_the_right_check_on_the_right_link(inventory: Path, args: tu
         assert problem["message"]  # every failure names what to do
 
 
-def test_swapped_cables_fail_the_peer_check(inventory: Path) -> None:
-    ok(sparkctl("lab", "uncable", "--name", LAB, "spark1:p0"))
-    ok(sparkctl("lab", "uncable", "--name", LAB, "spark1:p1"))
-    ok(sparkctl("lab", "cable", "--name", LAB, "spark1:p0", "spark2:p1"))
-    ok(sparkctl("lab", "cable", "--name", LAB, "spark1:p1", "spark2:p0"))
+def test_swapped_cables_fail_the_peer_check(lab: Lab, inventory: Path) -> None:
+    lab.cli("uncable", "spark1:p0")
+    lab.cli("uncable", "spark1:p1")
+    lab.cli("cable", "spark1:p0", "spark2:p1")
+    lab.cli("cable", "spark1:p1", "spark2:p0")
     try:
         code, report = verify(inventory)
     finally:
         for port in ("p0", "p1"):
-            ok(sparkctl("lab", "uncable", "--name", LAB, f"spark1:{port}"))
+            lab.cli("uncable", f"spark1:{port}")
         for port in ("p0", "p1"):
-            ok(sparkctl("lab", "cable", "--name", LAB, f"spark1:{port}", f"spark2:{port}"))
+            lab.cli("cable", f"spark1:{port}", f"spark2:{port}")
     assert code == 1
     peer_failures = {link for link, check in failures(report) if check == "peer"}
     assert len(peer_failures) == 4, failures(report)
@@ -127,12 +114,11 @@ def test_swapped_cables_fail_the_peer_check(inventory: Path) -> None:
     assert healthy["ok"] is True, healthy["problems"]
 
 
-def test_interrupted_run_leaves_no_iperf3_server(inventory: Path) -> None:
+def test_interrupted_run_leaves_no_iperf3_server(lab: Lab, inventory: Path) -> None:
     """Ctrl-C in the middle of the bandwidth step: verify-link stops, and no iperf3 is left on a node."""
-    env = {**os.environ, "SPARKCTL_LAB_ROOT": ROOT}
-    process = subprocess.Popen([str(BIN / "sparkctl"), "verify-link", "--inventory", str(inventory),
+    process = subprocess.Popen([SPARKCTL, "verify-link", "--inventory", str(inventory),
                                 "--duration", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env=env, cwd=REPO)
+                               text=True, cwd=REPO)
     assert process.stderr is not None
     seen = ""
     deadline = time.monotonic() + 120
@@ -147,10 +133,6 @@ def test_interrupted_run_leaves_no_iperf3_server(inventory: Path) -> None:
     assert process.wait(timeout=60) == 130
     time.sleep(1)
     for node in ("spark1", "spark2"):
-        left = node_sh(inventory, node, "pgrep", "-x", "iperf3")
+        left = lab.sh(node, "pgrep", "-x", "iperf3", check=False)
         assert left.returncode == 1 and not left.stdout.strip(), f"iperf3 still runs on {node}: {left.stdout}"
 
-
-def node_sh(inventory: Path, node: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    cluster = load_cluster(inventory)
-    return ssh.run(ssh.SSHTarget.from_hostvars(node, cluster.inventory.hosts[node].values), argv, timeout=30)

@@ -1,7 +1,9 @@
-"""Helpers for the lab tests: drive `sparkctl lab` through its CLI and look at a lab from outside.
+"""The one kit every lab test uses: make a lab through `sparkctl lab`, look at it from outside, take it down.
 
-Everything here observes a lab the way a user or verify-link would (SSH with host keys checked,
-sysfs on the node, ansible with the lab's inventory) or from the host (namespaces, /proc).
+A lab is reached the way a user or verify-link reaches it (SSH with host keys checked, sysfs on the
+node, ansible with the lab's inventory) or from the host (namespaces). Each lab gets a name unique to
+this run, under a state root private to this run, so a test run never meets a lab of the machine's
+user, of another run, or one left behind by a run that was killed.
 """
 
 from __future__ import annotations
@@ -21,15 +23,23 @@ from typing import Any
 from click.testing import CliRunner
 
 from sparkctl import hardware, ssh
+from sparkctl.cluster import Cluster, load_cluster
 from sparkctl.commands.lab import lab as lab_cli
 from sparkctl.lab.paths import LabPaths
 from sparkctl.lab.state import LabState, load
+from sparkctl.model import Cable, Endpoint
+from sparkctl.provisioning import runner
 
-ANSIBLE = str(Path(sys.executable).with_name("ansible"))
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SPARKCTL = str(BIN / "sparkctl")
+ANSIBLE = str(BIN / "ansible")
+ANSIBLE_PLAYBOOK = str(BIN / "ansible-playbook")
 
 
-def unique_name() -> str:
-    return "t" + secrets.token_hex(3)
+def unique_name(prefix: str = "t") -> str:
+    """A lab name no other run picks: namespaces and host interfaces are machine-wide."""
+    return prefix + secrets.token_hex(3)
 
 
 def cli(root: Path, *args: str) -> str:
@@ -64,7 +74,12 @@ class Lab:
         return self.paths.inventory
 
     def cli(self, *args: str) -> str:
+        """`sparkctl lab ARGS --name <this lab>`."""
         return cli(self.root, *args, "--name", self.name)
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.cli("status", "--json"))
+        return data
 
     def namespace(self, node: str) -> str:
         return self.state.nodes[node].namespace
@@ -79,7 +94,7 @@ class Lab:
         return ssh.SSHTarget.from_hostvars(node, hostvars)
 
     def sh(
-        self, node: str, *argv: str, check: bool = True, timeout: float = 30
+        self, node: str, *argv: str, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run a command on a node over SSH."""
         return ssh.run(self.target(node), list(argv), check=check, timeout=timeout)
@@ -144,15 +159,39 @@ class Lab:
         env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
         return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
 
-    def status(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.cli("status", "--json"))
-        return data
+    def playbook(self, *args: str, extravars: dict[str, Any] | None = None,
+                 playbook: str = "playbooks/site.yml") -> subprocess.CompletedProcess[str]:
+        """Plain ansible-playbook, as a user runs it from the repository (ansible.cfg of the checkout)."""
+        argv = [ANSIBLE_PLAYBOOK, "-i", str(self.inventory), str(REPO / playbook), *args]
+        if extravars:
+            argv += ["-e", json.dumps(extravars)]
+        env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
+
+    def provision_api(self, **kwargs: Any) -> runner.RunOutcome:
+        """The run `sparkctl provision` makes, through the same Python API, for its recap."""
+        run = runner.PlaybookRun(inventory=self.inventory, **kwargs)
+        return runner.run(run, lambda event: None)
+
+    def cables(self) -> list[Cable]:
+        """The Spark-to-Spark cables the lab has plugged in (what discovery must find)."""
+        found = []
+        for item in self.status()["cables"]:
+            ends = [str(item["a"]), str(item["b"])]
+            if all(":" in end for end in ends):
+                (a_node, a_port), (b_node, b_port) = (end.split(":") for end in ends)
+                found.append(Cable.between(Endpoint(a_node, a_port), Endpoint(b_node, b_port)))
+        return found
+
+    def expected(self) -> Cluster:
+        """The plan for the cabling the lab really has."""
+        return load_cluster(self.inventory, discovered=self.cables() or None)
 
 
 @contextmanager
-def running_lab(root: Path, nodes: int = 2, topology: str = "direct") -> Iterator[Lab]:
+def running_lab(root: Path, *, nodes: int = 2, topology: str = "direct", prefix: str = "t") -> Iterator[Lab]:
     """A lab for the duration of a `with` block; always taken down by the name it was created with."""
-    name = unique_name()
+    name = unique_name(prefix)
     try:
         cli(root, "up", "--name", name, "--nodes", str(nodes), "--topology", topology)
         yield Lab(root, name)
