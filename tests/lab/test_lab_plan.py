@@ -103,6 +103,14 @@ def _state(topology: str = "storage-split") -> LabState:
     return state
 
 
+def test_lab_bandwidth_floors_share_one_budget_among_every_half_the_lab_can_have() -> None:
+    assert inventory.bandwidth_floors(2) == (2.0, 4.0)  # 2 nodes: at most 2 cables, 4 halves
+    assert inventory.bandwidth_floors(8) == (0.5, 1.0)
+    for count in range(2, 9):
+        half, cable = inventory.bandwidth_floors(count)
+        assert half * 2 * count <= inventory.LAB_BANDWIDTH_GBPS and cable == 2 * half
+
+
 def test_state_round_trips_through_json_form() -> None:
     state = _state()
     assert LabState.from_dict(state.to_dict()) == state
@@ -127,7 +135,7 @@ def test_inventory_is_the_contract_other_parts_rely_on(tmp_path: Path) -> None:
         "sparkctl_min_half_gbps", "sparkctl_min_cable_gbps", "sparkctl_lab",
     )} == {
         "sparkctl_topology": "storage-split", "sparkctl_mtu": 9000, "sparkctl_fabric_pool": "198.19.0.0/16",
-        "sparkctl_link_speed_mbps": 10000, "sparkctl_min_half_gbps": 4, "sparkctl_min_cable_gbps": 8,
+        "sparkctl_link_speed_mbps": 10000, "sparkctl_min_half_gbps": 2.0, "sparkctl_min_cable_gbps": 4.0,
         "sparkctl_lab": "demo",
     }
     assert values["sparkctl_storage"]["targets"] == ["198.19.200.250", "198.19.201.250"]
