@@ -34,6 +34,11 @@ def _drawing(plan: ClusterPlan, data: dict[str, Any]) -> Text:
     return text
 
 
+def _words(*parts: object) -> str:
+    """One end of a link as words, leaving out what it has not got (a storage end has no netdev)."""
+    return " ".join(str(part) for part in parts if part)
+
+
 def _links_table(plan: ClusterPlan) -> Table:
     table = Table(title="Links (one subnet per PCIe half)", expand=False)
     for column in ("half", "A", "B", "subnet"):
@@ -43,8 +48,8 @@ def _links_table(plan: ClusterPlan) -> Table:
         if link.cable != cable:
             cable = link.cable
             table.add_row("", f"[bold]{cable}[/]", "", "")
-        a = f"{link.a.node} {link.a.interface} {link.a.address or ''}".strip()
-        b = " ".join(str(part) for part in (link.b.node, link.b.interface, link.b.address, *link.targets) if part)
+        a = _words(link.a.node, link.a.interface, link.a.address)
+        b = _words(link.b.node, link.b.interface, link.b.address, *link.targets)
         table.add_row(str(link.half), a, b, str(link.subnet))
     return table
 
