@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,15 +96,14 @@ def test_three_sparks_cabled_directly_are_discovered_and_verified(lab_root: Path
     Every node probes all its ports at once, so this also proves a probe hears only its own cable.
     """
     with running_lab(lab_root, prefix="p", nodes=3, topology="ring") as lab:
-        env = {**os.environ, "SPARKCTL_LAB_ROOT": str(lab_root)}
         plan = subprocess.run([SPARKCTL, "plan", "-i", str(lab.inventory), "-t", "direct"], capture_output=True,
-                              text=True, check=False, env=env)
+                              text=True, check=False)
         assert plan.returncode == 2 and "must be discovered" in plan.stderr
         result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory), "-t", "direct"],
-                                capture_output=True, text=True, check=False, env=env, timeout=600)
+                                capture_output=True, text=True, check=False, timeout=600)
         assert result.returncode == 0, flat(result.stderr[-3000:])
         verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "-t", "direct", "--json",
-                                 "--duration", "2"], capture_output=True, text=True, check=False, env=env,
+                                 "--duration", "2"], capture_output=True, text=True, check=False,
                                 timeout=300)
         report = json.loads(verify.stdout)
         assert verify.returncode == 0 and report["ok"] is True, report["problems"]

@@ -41,13 +41,8 @@ def lab(lab_root: Path) -> Iterator[Lab]:
         yield lab
 
 
-@pytest.fixture
-def inventory(lab: Lab) -> Path:
-    return lab.inventory
-
-
-def verify(inv: Path) -> tuple[int, dict[str, Any]]:
-    result = sparkctl("verify-link", "--inventory", str(inv), "--json", "--duration", "2", timeout=300)
+def verify(lab: Lab) -> tuple[int, dict[str, Any]]:
+    result = sparkctl("verify-link", "--inventory", str(lab.inventory), "--json", "--duration", "2", timeout=300)
     assert result.returncode in (0, 1), result.stderr[-3000:]
     return result.returncode, json.loads(result.stdout)
 
@@ -56,8 +51,8 @@ def failures(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(p["link"], p["check"]) for p in report["problems"]}
 
 
-def test_healthy_lab_passes(inventory: Path) -> None:
-    code, report = verify(inventory)
+def test_healthy_lab_passes(lab: Lab) -> None:
+    code, report = verify(lab)
     assert code == 0 and report["ok"] is True, report["problems"]
     links = {link["name"]: {c["check"]: c["ok"] for c in link["checks"]} for link in report["links"]}
     halves = [name for name in links if "np" in name]  # netdev names; cables read spark1:p0-spark2:p0
@@ -75,7 +70,7 @@ def test_healthy_lab_passes(inventory: Path) -> None:
     (("--rate", "1gbit"), "spark1:enP2p1s0f1np1", "bandwidth"),
     (("--loss", "1%"), "spark2:enp1s0f1np1", "loss"),
 ], ids=["link-down", "mtu-1500", "rate-limit", "loss"])
-def test_fault_fails_the_right_check_on_the_right_link(lab: Lab, inventory: Path, args: tuple[str, ...],
+def test_fault_fails_the_right_check_on_the_right_link(lab: Lab, args: tuple[str, ...],
                                                        iface: str, check: str) -> None:
     name = iface.split(":")[1]
     port, _ = port_of(name)
@@ -83,7 +78,7 @@ def test_fault_fails_the_right_check_on_the_right_link(lab: Lab, inventory: Path
     cable = f"spark1:{port}-spark2:{port}"
     lab.cli("fault", iface, *args)
     try:
-        code, report = verify(inventory)
+        code, report = verify(lab)
     finally:
         lab.cli("fault", iface, "--clear")
     assert code == 1 and report["ok"] is False
@@ -94,13 +89,13 @@ def test_fault_fails_the_right_check_on_the_right_link(lab: Lab, inventory: Path
         assert problem["message"]  # every failure names what to do
 
 
-def test_swapped_cables_fail_the_peer_check(lab: Lab, inventory: Path) -> None:
+def test_swapped_cables_fail_the_peer_check(lab: Lab) -> None:
     lab.cli("uncable", "spark1:p0")
     lab.cli("uncable", "spark1:p1")
     lab.cli("cable", "spark1:p0", "spark2:p1")
     lab.cli("cable", "spark1:p1", "spark2:p0")
     try:
-        code, report = verify(inventory)
+        code, report = verify(lab)
     finally:
         for port in ("p0", "p1"):
             lab.cli("uncable", f"spark1:{port}")
@@ -110,13 +105,13 @@ def test_swapped_cables_fail_the_peer_check(lab: Lab, inventory: Path) -> None:
     peer_failures = {link for link, check in failures(report) if check == "peer"}
     assert len(peer_failures) == 4, failures(report)
     assert all("cabled to" in p["message"] for p in report["problems"] if p["check"] == "peer")
-    _, healthy = verify(inventory)
+    _, healthy = verify(lab)
     assert healthy["ok"] is True, healthy["problems"]
 
 
-def test_interrupted_run_leaves_no_iperf3_server(lab: Lab, inventory: Path) -> None:
+def test_interrupted_run_leaves_no_iperf3_server(lab: Lab) -> None:
     """Ctrl-C in the middle of the bandwidth step: verify-link stops, and no iperf3 is left on a node."""
-    process = subprocess.Popen([SPARKCTL, "verify-link", "--inventory", str(inventory),
+    process = subprocess.Popen([SPARKCTL, "verify-link", "--inventory", str(lab.inventory),
                                 "--duration", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, cwd=REPO)
     assert process.stderr is not None
