@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from sparkctl.errors import InputError
+from sparkctl.validate import Invalid, bounded, short
 
 SPARK_GROUP = "sparks"
 HOSTS_FILES = ("hosts.yml", "hosts.yaml", "inventory.yml", "inventory.yaml")
@@ -57,6 +58,10 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, list | dict | set):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a {type(key).__name__} is used as a key ({short(key)})", key_node.start_mark
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"`{key}` is given twice in one mapping", key_node.start_mark
@@ -69,9 +74,17 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _n
 
 
 def _load_yaml(path: Path) -> Any:
+    """A file's YAML, refused unless it is UTF-8 and small enough to be an inventory."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_StrictLoader)
+            data = yaml.load(handle, Loader=_StrictLoader)
+        bounded(data)
+        return data
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})", file=path,
+                         fix="save the file as UTF-8") from None
+    except Invalid as exc:
+        raise InputError(exc.message, file=path, fix=exc.fix) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -127,17 +140,26 @@ def _vars_files(directory: Path, name: str) -> list[Path]:
     return found
 
 
-def _group_chain(name: str, groups: dict[str, _Group]) -> list[str]:
+def _cycle(group: str, path: tuple[str, ...], hosts_file: Path) -> InputError:
+    """A group reached again through its own children: Ansible would loop, so the inventory is refused."""
+    cycle = " -> ".join((*path[path.index(group):], group))
+    return InputError(f"group {group} is its own child ({cycle})", file=hosts_file, key="children",
+                      fix="remove one of the `children` entries that close the loop")
+
+
+def _group_chain(name: str, groups: dict[str, _Group], hosts_file: Path) -> list[str]:
     """Groups from the most general to the most specific, as Ansible applies them."""
     seen: list[str] = []
 
-    def visit(group: str) -> None:
+    def visit(group: str, path: tuple[str, ...]) -> None:
+        if group in path:
+            raise _cycle(group, path, hosts_file)
         for parent in groups[group].parents:
-            visit(parent)
+            visit(parent, (*path, group))
         if group not in seen:
             seen.append(group)
 
-    visit(name)
+    visit(name, ())
     if "all" in seen:
         seen.remove("all")
     return ["all", *seen]
@@ -166,7 +188,7 @@ def load_inventory(path: Path | str) -> Inventory:
     groups: dict[str, _Group] = {"all": _Group("all")}
     for top, body in data.items():
         _walk_groups(str(top), body, None if top == "all" else "all", hosts_file, groups)
-    if SPARK_GROUP not in groups or not _members(SPARK_GROUP, groups):
+    if SPARK_GROUP not in groups or not _members(SPARK_GROUP, groups, hosts_file):
         raise InputError(
             f"has no hosts in group `{SPARK_GROUP}`", file=hosts_file, key=f"all.children.{SPARK_GROUP}.hosts",
             fix="list your Sparks there, each with ansible_host set to its management address",
@@ -181,11 +203,11 @@ def load_inventory(path: Path | str) -> Inventory:
         ]
 
     inventory = Inventory(path=root, hosts_file=hosts_file)
-    for host in _members(SPARK_GROUP, groups):
+    for host in _members(SPARK_GROUP, groups, hosts_file):
         values: dict[str, Any] = {}
         sources: dict[str, Path] = {}
         layers: list[tuple[Mapping[str, Any], Path]] = []
-        for group in _group_chain(_host_group(host, groups), groups):
+        for group in _group_chain(_host_group(host, groups), groups, hosts_file):
             layers.append((groups[group].vars, hosts_file))
             layers += [(layer, origin) for origin, layer in file_vars.get(group, [])]
         layers.append((groups[f"host:{host}"].vars, hosts_file))
@@ -199,11 +221,13 @@ def load_inventory(path: Path | str) -> Inventory:
     return inventory
 
 
-def _members(group: str, groups: dict[str, _Group]) -> list[str]:
+def _members(group: str, groups: dict[str, _Group], hosts_file: Path, path: tuple[str, ...] = ()) -> list[str]:
     """Hosts of a group and its children, in inventory order, without repeats."""
+    if group in path:
+        raise _cycle(group, path, hosts_file)
     found: list[str] = list(groups[group].hosts)
     for child in (g for g in groups.values() if group in g.parents):
-        found += [h for h in _members(child.name, groups) if h not in found]
+        found += [h for h in _members(child.name, groups, hosts_file, (*path, group)) if h not in found]
     return found
 
 
