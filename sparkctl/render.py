@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import jinja2
 
 from sparkctl import tuning
+from sparkctl.errors import InputError
 from sparkctl.model import ClusterPlan
 
 NETPLAN_PATH = "/etc/netplan/60-sparkctl-fabric.yaml"
@@ -80,3 +82,35 @@ def node_files(plan: ClusterPlan, node: str, plan_dict: dict[str, Any] | None = 
         kind: RenderedFile(path, env.get_template(template).render(context), mode, template)
         for kind, path, mode, template in FILES
     }
+
+
+def write_node_files(out: Path, node: str, files: dict[str, RenderedFile]) -> list[Path]:
+    """Write one node's files under OUT/<node>/, never outside OUT and never through a symlink.
+
+    Each file is written to a temporary file in its own directory (mode set there) and renamed over
+    the target, so a symlink left at the target is replaced, not followed, and a reader never sees
+    half a file.
+    """
+    root = out.resolve()
+    written: list[Path] = []
+    for rendered in files.values():
+        target = root / node / rendered.path.lstrip("/")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.commonpath([root, target.parent.resolve()]) != str(root):
+                raise InputError(f"{target.parent} leads outside {root}", key="--out", file=out,
+                                 fix="remove the symlink there, or pass a fresh directory")
+            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            try:
+                os.fchmod(fd, int(rendered.mode, 8))
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(rendered.content)
+                os.replace(temp, target)
+            except BaseException:
+                os.unlink(temp)
+                raise
+        except OSError as exc:
+            raise InputError(f"cannot write {target}: {exc.strerror}", key="--out", file=out,
+                             fix="pass a directory you can write, outside /proc and /sys") from None
+        written.append(target)
+    return written

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
@@ -11,7 +10,7 @@ import click
 from sparkctl.cluster import load_cluster
 from sparkctl.commands.options import inventory_option, topology_option
 from sparkctl.errors import InputError
-from sparkctl.render import node_files
+from sparkctl.render import node_files, write_node_files
 
 
 @click.command()
@@ -46,11 +45,5 @@ def render(inventory: Path, topology: str | None, out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", key="--out", file=out, fix="pass a directory")
     for name in cluster.plan.nodes:
-        for rendered in node_files(cluster.plan, name, data).values():
-            target = out / name / rendered.path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(rendered.mode, 8))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(rendered.content)
-            os.chmod(target, int(rendered.mode, 8))
+        for target in write_node_files(out, name, node_files(cluster.plan, name, data)):
             click.echo(str(target))

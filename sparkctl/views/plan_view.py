@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -47,10 +48,10 @@ def _links_table(plan: ClusterPlan) -> Table:
     for link in plan.links:
         if link.cable != cable:
             cable = link.cable
-            table.add_row("", f"[bold]{cable}[/]", "", "")
+            table.add_row("", f"[bold]{escape(cable)}[/]", "", "")
         a = _words(link.a.node, link.a.interface, link.a.address)
         b = _words(link.b.node, link.b.interface, link.b.address, *link.targets)
-        table.add_row(str(link.half), a, b, str(link.subnet))
+        table.add_row(str(link.half), escape(a), escape(b), str(link.subnet))
     return table
 
 
@@ -58,13 +59,13 @@ def show_plan(plan: ClusterPlan, data: dict[str, Any], console: Console | None =
     """Print the plan for a person: drawing, links, warnings, then each node's netplan and environment."""
     console = console or Console()
     console.print(
-        f"[bold]Topology[/] {plan.topology} · MTU {plan.mtu} · pool {plan.fabric_pool} · "
+        f"[bold]Topology[/] {escape(plan.topology)} · MTU {plan.mtu} · pool {plan.fabric_pool} · "
         f"cabling {plan.cabling_source} · {len(plan.nodes)} nodes"
     )
     console.print(_drawing(plan, data))
     console.print(_links_table(plan))
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     for name, node in plan.nodes.items():
         files = node_files(plan, name, data)
         body = Group(
@@ -73,5 +74,5 @@ def show_plan(plan: ClusterPlan, data: dict[str, Any], console: Console | None =
             Text(files["env"].path, style="dim"),
             Text("\n".join(f"{k}={v}" for k, v in sorted(node.env.items()))),
         )
-        title = f"{name} · management {node.management_address} (not touched)"
+        title = escape(f"{name} · management {node.management_address} (not touched)")
         console.print(Panel(body, title=title, title_align="left"))
