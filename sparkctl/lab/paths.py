@@ -23,8 +23,9 @@ NAMESPACE_PREFIX = "sparklab"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 """At most 10 characters, so `<lab>-br` and `<lab>-m8` stay within the 15-character interface limit."""
 
-LOCK_FILE = Path("/run/lock/sparkctl-lab.lock")
-"""One lock for all labs on the machine: they share the host's address space and interface names."""
+LOCK_FILE = Path("/run/sparkctl/lab.lock")
+"""One lock for all labs on the machine: they share the host's address space and interface names.
+Its directory is root's alone (0700), so no other user can plant a file or symlink there."""
 
 
 def lab_root() -> Path:
