@@ -75,3 +75,75 @@ def test_netplan_generate_catches_a_broken_drop_in(tmp_path: Path) -> None:
     target.chmod(0o600)
     result = netplan_generate(tmp_path)
     assert result.returncode != 0 and "bond" in result.stderr.lower()
+
+
+# What a DGX OS node (Ubuntu 24.04 desktop) keeps beside our drop-in. Netplan reads /lib/netplan (the
+# distribution's default, which /usr/lib/netplan is on a merged-/usr system), /etc/netplan and /run/netplan.
+DGX_OS_NEIGHBOURS = {
+    "lib/netplan/00-network-manager-all.yaml": "network:\n  version: 2\n  renderer: NetworkManager\n",
+    "etc/netplan/00-installer-config.yaml":
+        "network: {version: 2, renderer: NetworkManager, ethernets: {enP7s7: {dhcp4: true}}}\n",
+    "etc/netplan/50-cloud-init.yaml":
+        "network:\n  version: 2\n  ethernets:\n    eth9:\n      dhcp4: true\n      match: {macaddress: '02:00:00:00:00:09'}\n"
+        "      set-name: eth9\n",
+    "etc/netplan/90-NM-6b6c2a57-0d3b-4a5e-9c1f-2f4b1a9d7e11.yaml":
+        "network:\n  version: 2\n  wifis:\n    NM-6b6c2a57-0d3b-4a5e-9c1f-2f4b1a9d7e11:\n      renderer: NetworkManager\n"
+        "      match: {name: wlP9s9}\n      dhcp4: true\n      access-points:\n        home:\n"
+        "          auth: {key-management: psk, password: correct-horse}\n"
+        "          networkmanager: {uuid: 6b6c2a57-0d3b-4a5e-9c1f-2f4b1a9d7e11, name: home}\n",
+}
+
+
+def generated(root: Path) -> dict[str, str]:
+    """Every file `netplan generate` wrote under ROOT/run, by path relative to it."""
+    result = netplan_generate(root)
+    assert result.returncode == 0, result.stderr
+    run = root / "run"
+    return {str(path.relative_to(run)): path.read_text() for path in sorted(run.rglob("*")) if path.is_file()}
+
+
+def belongs_to(path: str, devices: set[str]) -> bool:
+    """Whether a generated file (or a udev rule line's file) is about one of DEVICES."""
+    return any(path.endswith((f"-{device}.network", f"-{device}.link", f"-{device}.netdev")) for device in devices)
+
+
+@pytest.mark.parametrize("case", ["direct", "ring3", "storage-split", "bond"])
+def test_drop_in_leaves_every_other_device_to_its_own_renderer(
+    write_inventory: InventoryWriter, tmp_path: Path, case: str,
+) -> None:
+    """With the node's own files alone and with our drop-in added, every non-fabric device renders the same."""
+    nodes, group_vars = TOPOLOGIES[case]
+    plan = load_cluster(write_inventory(nodes, **group_vars)).plan
+    node = plan.nodes["spark1"]
+    fabric = {iface.name for iface in node.interfaces} | {bond.name for bond in node.bonds}
+    outputs = {}
+    for variant in ("alone", "with-drop-in"):
+        root = tmp_path / variant
+        for relative, content in DGX_OS_NEIGHBOURS.items():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(content)
+            (root / relative).chmod(0o600)
+        if variant == "with-drop-in":
+            target = root / NETPLAN_PATH.lstrip("/")
+            target.write_text(node_files(plan, "spark1")["netplan"].content)
+            target.chmod(0o600)
+        outputs[variant] = generated(root)
+    alone, ours = outputs["alone"], outputs["with-drop-in"]
+    assert "NetworkManager/system-connections/netplan-enP7s7.nmconnection" in alone
+    others = {path: text for path, text in ours.items() if not belongs_to(path, fabric)}
+    rules = "udev/rules.d/90-netplan.rules"
+    for path in set(alone) | set(others):
+        if path == rules:
+            continue
+        assert others.get(path) == alone.get(path), f"{path} changed by the fabric drop-in"
+    # udev rules: the non-fabric lines are the same; each fabric device is on NetworkManager's deny-list.
+    alone_rules = alone.get(rules, "").splitlines()
+    our_rules = ours.get(rules, "").splitlines()
+    fabric_lines = [line for line in our_rules if any(f'"{device}"' in line or f".{device} " in line
+                                                      for device in fabric)]
+    assert [line for line in our_rules if line not in fabric_lines] == alone_rules
+    for device in node.interfaces:
+        assert f'ENV{{ID_NET_NAME}}=="{device.name}", ENV{{NM_UNMANAGED}}="1"' in ours[rules]
+        assert f"systemd/network/10-netplan-{device.name}.network" in ours
+        assert f"NetworkManager/system-connections/netplan-{device.name}.nmconnection" not in ours
+    assert "systemd/network/10-netplan-enP7s7.network" not in ours
