@@ -136,10 +136,14 @@ def run(playbook_run: PlaybookRun, on_event: Callable[[Event], None]) -> RunOutc
 
 
 def _environment() -> dict[str, str]:
-    """The repository's ansible.cfg wherever sparkctl runs from, and this environment's ansible-playbook first
-    on PATH (ansible-runner runs `ansible-playbook` by name; its `binary` option would drop the playbook)."""
+    """The repository's ansible.cfg wherever sparkctl runs from, this environment's ansible-playbook first
+    on PATH (ansible-runner runs `ansible-playbook` by name; its `binary` option would drop the playbook),
+    and host-key checking on: ansible-runner turns it off unless the environment says otherwise, and
+    Ansible's `StrictHostKeyChecking=no` then comes before the inventory's own ssh options, which OpenSSH
+    reads first-value-wins."""
     bin_dir = str(Path(ansible_playbook()).parent)
-    return {"ANSIBLE_CONFIG": str(ANSIBLE_CONFIG), "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+    return {"ANSIBLE_CONFIG": str(ANSIBLE_CONFIG), "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
 
 
 def _read(path: Path) -> str:

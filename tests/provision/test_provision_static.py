@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from sparkctl import hardware
+from sparkctl.provisioning.runner import _environment
 from tests.labkit import ANSIBLE_PLAYBOOK, REPO
 
 ROLES = sorted(p for p in (REPO / "roles").iterdir() if p.is_dir())
@@ -66,3 +67,11 @@ def test_site_playbook_passes_syntax_check() -> None:
         capture_output=True, text=True, env=env, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_provision_runs_ansible_with_host_keys_checked() -> None:
+    """ansible-runner defaults ANSIBLE_HOST_KEY_CHECKING to False when the environment does not set it."""
+    assert _environment()["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    config = (REPO / "ansible.cfg").read_text()
+    assert "host_key_checking = True" in config
+    assert "StrictHostKeyChecking=no" not in config
