@@ -5,7 +5,7 @@ where TCP works (a wrong GID index, an RDMA device missing from NCCL_IB_HCA). So
 measures the RDMA path itself, the way NVIDIA's benchmarking guide does: one `ib_write_bw` process
 per half, every half at once, then one `all_gather_perf` over every node.
 
-Rules learnt the hard way on Sparks (shared/spark-facts.md):
+Rules learnt the hard way on Sparks:
 - The RoCE v2 IPv4 GID index drifts (3 -> 4 at run time), so it is looked up on each end
   (gid_index.py) right before the test that passes it to `-x`, never pinned.
 - The 16G all_gather NVIDIA documents allocates ~32 GB of unified memory and can freeze a node,

@@ -3,9 +3,9 @@
 A verdict is only useful if it tells the user what to do next, so every failing message ends in an
 action: the command to run, the part to reseat, the setting to change. `ok=None` means the data was
 not available (no RDMA device in a lab, ethtool without module EEPROM) and is reported as skipped,
-never as a pass. Thresholds come from NVIDIA's published figures (see shared/spark-facts.md):
-~90 Gb/s RDMA write per half, 21.875 GB/s all_gather busbw for two nodes and 10 GB/s for a ring of
-three.
+never as a pass. Thresholds come from NVIDIA's published figures for DGX Spark: ~90 Gb/s RDMA
+write per half (its benchmarking guide measured 92.6 + 97.3 Gb/s over one cable), and an
+all_gather_perf pass mark of 21.875 GB/s busbw for two nodes and 10 GB/s for a ring of three.
 """
 
 from __future__ import annotations

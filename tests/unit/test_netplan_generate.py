@@ -103,7 +103,7 @@ def generated(root: Path) -> dict[str, str]:
 
 
 def belongs_to(path: str, devices: set[str]) -> bool:
-    """Whether a generated file (or a udev rule line's file) is about one of DEVICES."""
+    """Whether a generated networkd file is about one of DEVICES."""
     return any(path.endswith((f"-{device}.network", f"-{device}.link", f"-{device}.netdev")) for device in devices)
 
 
