@@ -189,11 +189,13 @@ class Lab:
 
 
 @contextmanager
-def running_lab(root: Path, *, nodes: int = 2, topology: str = "direct", prefix: str = "t") -> Iterator[Lab]:
+def running_lab(
+    root: Path, *, nodes: int = 2, topology: str = "direct", prefix: str = "t", flavor: str = "networkd",
+) -> Iterator[Lab]:
     """A lab for the duration of a `with` block; always taken down by the name it was created with."""
     name = unique_name(prefix)
     try:
-        cli(root, "up", "--name", name, "--nodes", str(nodes), "--topology", topology)
+        cli(root, "up", "--name", name, "--nodes", str(nodes), "--topology", topology, "--flavor", flavor)
         yield Lab(root, name)
     finally:
         cli(root, "down", "--name", name)

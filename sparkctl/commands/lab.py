@@ -18,7 +18,7 @@ from rich.table import Table
 from sparkctl.errors import InputError
 from sparkctl.lab import cabling, faults, lifecycle, preflight
 from sparkctl.lab.paths import DEFAULT_NAME, lab_root
-from sparkctl.lab.state import locked
+from sparkctl.lab.state import FLAVORS, Flavor, locked
 from sparkctl.lab.topology import DEFAULT_TOPOLOGY, MAX_NODES, TOPOLOGIES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,16 +53,22 @@ def lab() -> None:
 @_name_option
 @click.option("--speed-mbps", type=int, default=10000, show_default=True,
               help="Link speed verify-link should expect (veth always reports 10000).")
-def up(count: int, topology: str, name: str, speed_mbps: int) -> None:
+@click.option("--flavor", type=click.Choice(FLAVORS), default="networkd", show_default=True,
+              help="networkd: systemd-networkd runs the nodes, as on a server install. dgx-os: as DGX OS ships, "
+                   "NetworkManager runs them and owns the management port, systemd-networkd is off.")
+def up(count: int, topology: str, name: str, speed_mbps: int, flavor: Flavor) -> None:
     """Create the lab and print the path of its Ansible inventory."""
     err = _err()
     inventory, state = lifecycle.up(
         lab_root(), name, count, topology, speed_mbps,
-        say=lambda text: err.print(f"[dim]lab {name}:[/] {escape(text)}"),
+        say=lambda text: err.print(f"[dim]lab {name}:[/] {escape(text)}"), flavor=flavor,
     )
     for warning in state.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
-    err.print(f"lab {name} is up: {len(state.nodes)} nodes, {state.topology}, management {state.mgmt_subnet}")
+    err.print(
+        f"lab {name} is up: {len(state.nodes)} {state.flavor} nodes, {state.topology}, "
+        f"management {state.mgmt_subnet}"
+    )
     click.echo(str(inventory))
 
 
@@ -98,7 +104,7 @@ def status(name: str, as_json: bool) -> None:
 def _show(data: dict[str, Any]) -> None:
     console = Console(highlight=False)
     console.print(
-        f"[bold]lab {data['name']}[/] — {data['topology']}, management {data['mgmt_subnet']}\n"
+        f"[bold]lab {data['name']}[/] — {data['topology']}, {data['flavor']} nodes, management {data['mgmt_subnet']}\n"
         f"inventory: {data['inventory']}"
     )
     nodes = Table(

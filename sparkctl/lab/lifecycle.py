@@ -20,7 +20,7 @@ from sparkctl import hardware
 from sparkctl.errors import EnvironmentProblem, InputError, SparkctlError
 from sparkctl.lab import inventory, network, nodes, preflight, system
 from sparkctl.lab.paths import LabPaths, bridge_name, check_name, mgmt_host_interface, namespace
-from sparkctl.lab.state import LabState, NodeState, load, locked, save
+from sparkctl.lab.state import Flavor, LabState, NodeState, load, locked, save
 from sparkctl.lab.topology import TOPOLOGIES, Port, check_size, conventional, hubs_of, node_names
 
 MGMT_SUPERNET = IPv4Network("198.18.0.0/16")
@@ -127,9 +127,10 @@ def _build_management(paths: LabPaths, state: LabState, names: list[str], say: S
         )
         state.nodes[name] = node
         _add_host_interface(paths, state, node.host_interface)
+        address = IPv4Interface(f"{node.mgmt_address}/{subnet.prefixlen}")
         network.create_mgmt_link(
             node.host_interface, bridge, node.namespace,
-            IPv4Interface(f"{node.mgmt_address}/{subnet.prefixlen}"), gateway,
+            None if state.flavor == "dgx-os" else address, gateway,
         )
 
 
@@ -155,8 +156,12 @@ def _build_fabric(paths: LabPaths, state: LabState, names: list[str]) -> None:
 def _write_node_files(paths: LabPaths, state: LabState) -> None:
     """The lab's client key, each node's file system layer, and a known_hosts with every host key."""
     client_key = nodes.generate_key(paths.client_key, f"sparkctl-lab-{state.name}")
+    subnet = IPv4Network(state.mgmt_subnet)
     for node in state.nodes.values():
-        node.host_key = nodes.write_node_files(paths, node, client_key)
+        node.host_key = nodes.write_node_files(
+            paths, node, client_key, state.flavor,
+            IPv4Interface(f"{node.mgmt_address}/{subnet.prefixlen}"), subnet[1],
+        )
     known_hosts = "".join(nodes.known_hosts_line(node) + "\n" for node in state.nodes.values())
     paths.known_hosts.write_text(known_hosts, encoding="ascii")
     for node in state.nodes.values():
@@ -182,7 +187,9 @@ def _boot(paths: LabPaths, state: LabState) -> None:
             )
 
 
-def up(root: Path, name: str, count: int, topology: str, speed_mbps: int, say: Say) -> tuple[Path, LabState]:
+def up(
+    root: Path, name: str, count: int, topology: str, speed_mbps: int, say: Say, flavor: Flavor = "networkd",
+) -> tuple[Path, LabState]:
     """Create a lab; returns its inventory directory and state."""
     check_name(name)
     if topology not in TOPOLOGIES:
@@ -194,7 +201,7 @@ def up(root: Path, name: str, count: int, topology: str, speed_mbps: int, say: S
         raise InputError(
             "must be a positive number of Mb/s", key="--speed-mbps", fix="e.g. --speed-mbps 10000"
         )
-    preflight.check()
+    preflight.check(flavor)
     paths = LabPaths(root, name)
     with locked():
         if paths.dir.exists():
@@ -203,7 +210,7 @@ def up(root: Path, name: str, count: int, topology: str, speed_mbps: int, say: S
                 fix=f"take it down first (sparkctl lab down --name {name}) or pick another name",
             )
         state = LabState(
-            name=name, topology=topology, speed_mbps=speed_mbps,
+            name=name, topology=topology, speed_mbps=speed_mbps, flavor=flavor,
             mgmt_subnet=str(free_subnet(root)), hubs=list(hubs_of(topology)),
         )
         paths.dir.mkdir(parents=True, mode=0o700)
@@ -327,6 +334,7 @@ def status(paths: LabPaths, state: LabState) -> dict[str, Any]:
     return {
         "name": state.name,
         "topology": state.topology,
+        "flavor": state.flavor,
         "state_dir": str(paths.dir),
         "inventory": str(paths.inventory),
         "mgmt_subnet": state.mgmt_subnet,

@@ -84,15 +84,20 @@ def create_mgmt_bridge(name: str, host_address: IPv4Interface) -> None:
 
 
 def create_mgmt_link(
-    host_interface: str, bridge: str, namespace: str, address: IPv4Interface, gateway: IPv4Address
+    host_interface: str, bridge: str, namespace: str, address: IPv4Interface | None, gateway: IPv4Address
 ) -> None:
-    """Cable a node's management port enP7s7 to the bridge, with its address and default route."""
+    """Cable a node's management port enP7s7 to the bridge, with its address and default route.
+
+    With `address` None the port is left unconfigured and down, for the node's own NetworkManager.
+    """
     system.ip(
         "link", "add", host_interface, "type", "veth",
         "peer", "name", hardware.MANAGEMENT_INTERFACE, "netns", namespace,
     )
     system.ip("link", "set", host_interface, "master", bridge, "up")
     system.ip("link", "set", "lo", "up", namespace=namespace)
+    if address is None:
+        return
     system.ip("address", "add", str(address), "dev", hardware.MANAGEMENT_INTERFACE, namespace=namespace)
     system.ip("link", "set", hardware.MANAGEMENT_INTERFACE, "up", namespace=namespace)
     system.ip("route", "add", "default", "via", str(gateway), namespace=namespace)

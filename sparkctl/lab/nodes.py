@@ -5,8 +5,13 @@ tool of the host (python3, ip, ethtool, iperf3, netplan) is there without an ima
 an overlay of the host's /etc with a per-node upper directory (`nodes/<node>/etc` in the state dir):
 whatever Ansible writes under /etc lands there and only there, and the directories provisioning
 owns (netplan, sysctl.d, systemd/system, ...) start empty as on a fresh machine. /root is a per-node
-directory too. systemd, systemd-networkd and sshd run as real units, so netplan is applied the way a
-networkd machine applies it: `netplan generate && networkctl reload && networkctl reconfigure IF`.
+directory too. systemd and sshd run as real units. A node comes in one of two flavors:
+
+- `networkd`: systemd-networkd runs, as on a server install; the lab sets the management address.
+- `dgx-os`: as DGX OS ships (Ubuntu with a desktop): NetworkManager runs and owns the management
+  port through netplan (an installer file plus `renderer: NetworkManager`), puts its own DHCP
+  "Wired connection" on every other Ethernet port, and systemd-networkd is installed but neither
+  enabled nor running.
 
 nspawn is started through `nsenter --net` (not `--network-namespace-path`) so that the container's
 sysfs is mounted inside the node's namespace and /sys/class/net shows the node's own netdevs.
@@ -24,27 +29,70 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
-from sparkctl import ssh
+from sparkctl import hardware, ssh
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.lab import system
 from sparkctl.lab.paths import LabPaths
-from sparkctl.lab.state import NodeState
+from sparkctl.lab.state import Flavor, NodeState
 
 FRESH_ETC_DIRS = (
-    "netplan", "sysctl.d", "profile.d", "systemd/system", "ssh", "sparkctl", "environment.d",
+    "netplan", "sysctl.d", "profile.d", "systemd/system", "ssh", "sparkctl", "environment.d", "NetworkManager",
 )
 """/etc directories a node starts with empty (opaque over the host's), as on a fresh machine."""
 
-ENABLED_UNITS = {
+_SSH_UNITS = {
     "multi-user.target.wants/ssh.service": "/lib/systemd/system/ssh.service",
     "sshd.service": "/lib/systemd/system/ssh.service",
-    "multi-user.target.wants/systemd-networkd.service": "/lib/systemd/system/systemd-networkd.service",
-    "sockets.target.wants/systemd-networkd.socket": "/lib/systemd/system/systemd-networkd.socket",
-    "dbus-org.freedesktop.network1.service": "/lib/systemd/system/systemd-networkd.service",
 }
-"""The enablement symlinks of the node's /etc/systemd/system: sshd and networkd, nothing of the host's."""
+ENABLED_UNITS: dict[Flavor, dict[str, str]] = {
+    "networkd": {
+        **_SSH_UNITS,
+        "multi-user.target.wants/systemd-networkd.service": "/lib/systemd/system/systemd-networkd.service",
+        "sockets.target.wants/systemd-networkd.socket": "/lib/systemd/system/systemd-networkd.socket",
+        "dbus-org.freedesktop.network1.service": "/lib/systemd/system/systemd-networkd.service",
+    },
+    "dgx-os": {
+        **_SSH_UNITS,
+        "multi-user.target.wants/NetworkManager.service": "/lib/systemd/system/NetworkManager.service",
+        "dbus-org.freedesktop.nm-dispatcher.service": "/lib/systemd/system/NetworkManager-dispatcher.service",
+    },
+}
+"""The enablement symlinks of the node's /etc/systemd/system, per flavor; nothing of the host's."""
+
+DGX_OS_NETWORKMANAGER_CONF = """\
+[main]
+plugins=ifupdown,keyfile
+
+[ifupdown]
+managed=false
+
+[device]
+wifi.scan-rand-mac-address=no
+"""
+"""Ubuntu's /etc/NetworkManager/NetworkManager.conf."""
+
+DGX_OS_RENDERER = """\
+# Let NetworkManager manage all devices on this system
+network:
+  version: 2
+  renderer: NetworkManager
+"""
+"""Ubuntu desktop's /etc/netplan/01-network-manager-all.yaml."""
+
+DGX_OS_INSTALLER = """\
+# sparkctl lab stand-in for the DGX OS installer's file: the management port, with the lab's address.
+network:
+  version: 2
+  ethernets:
+    {interface}:
+      addresses: [{address}]
+      routes:
+        - to: default
+          via: {gateway}
+"""
 
 SSHD_CONFIG = """\
 # sparkctl lab node {node}: root logs in with a key only; the host key is this node's own.
@@ -89,11 +137,32 @@ def _opaque_dir(directory: Path) -> None:
         ) from None
 
 
-def write_node_files(paths: LabPaths, node: NodeState, client_public_key: str) -> str:
+def _write_dgx_os_network(etc: Path, address: IPv4Interface, gateway: IPv4Address) -> None:
+    """NetworkManager's own config and the netplan files that give it the management port."""
+    (etc / "NetworkManager" / "NetworkManager.conf").write_text(DGX_OS_NETWORKMANAGER_CONF, encoding="ascii")
+    (etc / "NetworkManager" / "conf.d").mkdir()
+    files = {
+        "00-installer-config.yaml": DGX_OS_INSTALLER.format(
+            interface=hardware.MANAGEMENT_INTERFACE, address=address, gateway=gateway
+        ),
+        "01-network-manager-all.yaml": DGX_OS_RENDERER,
+    }
+    for name, content in files.items():
+        path = etc / "netplan" / name
+        path.write_text(content, encoding="ascii")
+        path.chmod(0o600)
+
+
+def write_node_files(
+    paths: LabPaths, node: NodeState, client_public_key: str, flavor: Flavor,
+    mgmt: IPv4Interface, gateway: IPv4Address,
+) -> str:
     """Lay out a node's private /etc layer and /root; returns the node's SSH host public key."""
     etc = paths.node_etc(node.name)
     for name in FRESH_ETC_DIRS:
         _opaque_dir(etc / name)
+    if flavor == "dgx-os":
+        _write_dgx_os_network(etc, mgmt, gateway)
     (etc / "hostname").write_text(f"{node.name}\n", encoding="ascii")
     (etc / "hosts").write_text(
         f"127.0.0.1\tlocalhost\n127.0.1.1\t{node.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
@@ -101,7 +170,7 @@ def write_node_files(paths: LabPaths, node: NodeState, client_public_key: str) -
     )
     (etc / "machine-id").write_text(f"{uuid.uuid4().hex}\n", encoding="ascii")
     (etc / "resolv.conf").write_text(RESOLV_CONF, encoding="ascii")
-    for link, unit in ENABLED_UNITS.items():
+    for link, unit in ENABLED_UNITS[flavor].items():
         target = etc / "systemd" / "system" / link
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(unit)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from sparkctl.errors import EnvironmentProblem
+from sparkctl.lab.state import Flavor
 
 TOOLS: Final[dict[str, str]] = {
     "ip": "iproute2",
@@ -37,13 +38,20 @@ FILES: Final[dict[str, str]] = {
 }
 """Files a node needs at fixed paths (Ansible's interpreter, networkd for netplan, sftp for file copies)."""
 
+FLAVOR_FILES: Final[dict[Flavor, dict[str, str]]] = {
+    "networkd": {},
+    "dgx-os": {"/usr/sbin/NetworkManager": "network-manager", "/usr/bin/nmcli": "network-manager"},
+}
+"""What a node of each flavor needs beyond FILES."""
+
 SEARCH_PATH: Final = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def missing_packages() -> dict[str, str]:
+def missing_packages(flavor: Flavor = "networkd") -> dict[str, str]:
     """Missing tool or file -> the apt package that provides it."""
     missing = {tool: pkg for tool, pkg in TOOLS.items() if shutil.which(tool, path=SEARCH_PATH) is None}
-    missing.update({path: pkg for path, pkg in FILES.items() if not Path(path).exists()})
+    files = {**FILES, **FLAVOR_FILES[flavor]}
+    missing.update({path: pkg for path, pkg in files.items() if not Path(path).exists()})
     return missing
 
 
@@ -56,14 +64,18 @@ def require_root() -> None:
         )
 
 
-def check() -> None:
+def check(flavor: Flavor = "networkd") -> None:
     """EnvironmentProblem (exit 2) unless we are root, namespaces work and every tool is installed."""
     require_root()
-    missing = missing_packages()
+    missing = missing_packages(flavor)
     if missing:
         packages = " ".join(sorted(set(missing.values())))
+        hint = (
+            " (NetworkManager must not start on this machine: `make deps` installs it that way)"
+            if "network-manager" in missing.values() else ""
+        )
         raise EnvironmentProblem(
-            f"`sparkctl lab` needs {', '.join(sorted(missing))} — install them: apt-get install {packages}"
+            f"`sparkctl lab` needs {', '.join(sorted(missing))} — install them: apt-get install {packages}{hint}"
         )
     if not Path("/proc/self/ns/net").exists():
         raise EnvironmentProblem(

@@ -18,13 +18,17 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.lab.paths import LOCK_FILE, LabPaths
 from sparkctl.lab.topology import Cable, Port
 
 STATE_VERSION = 1
+
+Flavor = Literal["networkd", "dgx-os"]
+"""What runs a lab node's network: systemd-networkd (a server install) or NetworkManager (DGX OS)."""
+FLAVORS: tuple[Flavor, ...] = get_args(Flavor)
 
 
 @dataclass
@@ -77,6 +81,7 @@ class LabState:
     topology: str
     speed_mbps: int
     mgmt_subnet: str
+    flavor: Flavor = "networkd"
     namespaces: list[str] = field(default_factory=list)
     host_interfaces: list[str] = field(default_factory=list)
     nodes: dict[str, NodeState] = field(default_factory=dict)
@@ -105,6 +110,7 @@ class LabState:
             topology=data["topology"],
             speed_mbps=data["speed_mbps"],
             mgmt_subnet=data["mgmt_subnet"],
+            flavor=_flavor(data.get("flavor", "networkd")),
             namespaces=list(data.get("namespaces", [])),
             host_interfaces=list(data.get("host_interfaces", [])),
             nodes={name: NodeState(**node) for name, node in data.get("nodes", {}).items()},
@@ -114,6 +120,13 @@ class LabState:
             warnings=list(data.get("warnings", [])),
             version=data.get("version", STATE_VERSION),
         )
+
+
+def _flavor(value: Any) -> Flavor:
+    for flavor in FLAVORS:
+        if value == flavor:
+            return flavor
+    raise ValueError(f"unknown flavor {value!r}")
 
 
 def save(paths: LabPaths, state: LabState) -> None:
