@@ -6,9 +6,10 @@ NetworkManager, and systemd-networkd is installed but neither enabled nor runnin
 have to be true before the drop-in can go live:
 
 - systemd-networkd runs and starts at boot. When NetworkManager owns management, networkd's
-  wait-online unit stays disabled (or is disabled again if enabling networkd pulled it in): every
-  fabric link is `optional`, so that unit would find no link it must wait for and hold
-  network-online.target back until its timeout on every boot.
+  wait-online unit is masked: every fabric link is `optional`, so that unit finds no link it must
+  wait for and holds network-online.target (and Docker, which waits for it) back until its
+  two-minute timeout on every boot. Disabling is not enough: enabling networkd pulls the unit in
+  again (`Also=`), and `netplan generate` links it into network-online.target at run time.
 - NetworkManager leaves the fabric devices alone. Out of the box it puts a "Wired connection" with
   DHCP on every Ethernet port it sees, the ConnectX-7 ports included, and would fight networkd for
   their addresses. A drop-in in NetworkManager's conf.d lists them as unmanaged, and
@@ -120,11 +121,12 @@ def decide(observed: Observed, interfaces: Sequence[str]) -> list[Step]:
     if observed.networkd_enabled not in ("enabled", "static", "alias", "indirect", "generated", "enabled-runtime"):
         steps.append(Step(f"enable {NETWORKD} at boot",
                           argv=("systemctl", "enable", NETWORKD_SOCKET, NETWORKD)))
-        if observed.networkmanager_active and observed.wait_online_enabled != "enabled":
-            steps.append(Step(
-                f"keep {WAIT_ONLINE} disabled: NetworkManager brings the node online, the fabric is optional",
-                argv=("systemctl", "disable", WAIT_ONLINE),
-            ))
+    if observed.networkmanager_active and observed.wait_online_enabled not in ("enabled", "masked"):
+        # "enabled" in /etc is the user's own choice; anything else is netplan's or networkd's doing.
+        reason = "NetworkManager brings the node online and every fabric link is optional"
+        steps.append(Step(f"disable {WAIT_ONLINE}: {reason}", argv=("systemctl", "disable", WAIT_ONLINE)))
+        steps.append(Step(f"mask {WAIT_ONLINE}, which netplan links in at run time",
+                          argv=("systemctl", "mask", WAIT_ONLINE)))
     if not observed.networkd_active:
         steps.append(Step(f"start {NETWORKD}", argv=("systemctl", "start", NETWORKD_SOCKET, NETWORKD)))
     return steps

@@ -33,6 +33,7 @@ def test_dgx_os_gets_networkd_started_and_networkmanager_told_off_the_fabric() -
         ("nmcli", "general", "reload", "conf"),
         ("systemctl", "enable", "systemd-networkd.socket", "systemd-networkd.service"),
         ("systemctl", "disable", "systemd-networkd-wait-online.service"),
+        ("systemctl", "mask", "systemd-networkd-wait-online.service"),
         ("systemctl", "start", "systemd-networkd.socket", "systemd-networkd.service"),
     ]
     assert renderer.management_renderer(DGX_OS) == "NetworkManager"
@@ -40,26 +41,35 @@ def test_dgx_os_gets_networkd_started_and_networkmanager_told_off_the_fabric() -
 
 def test_once_ready_a_dgx_os_node_needs_nothing() -> None:
     ready = Observed(networkmanager_active=True, networkd_active=True, networkd_enabled="enabled",
-                     wait_online_enabled="disabled", nm_conf=renderer.nm_conf_text(FABRIC))
+                     wait_online_enabled="masked", nm_conf=renderer.nm_conf_text(FABRIC))
     assert renderer.decide(ready, list(reversed(FABRIC))) == []
+
+
+def test_wait_online_linked_in_by_netplan_at_run_time_is_masked() -> None:
+    linked = Observed(True, True, "enabled", wait_online_enabled="enabled-runtime",
+                      nm_conf=renderer.nm_conf_text(FABRIC))
+    assert _commands(renderer.decide(linked, FABRIC)) == [
+        ("systemctl", "disable", "systemd-networkd-wait-online.service"),
+        ("systemctl", "mask", "systemd-networkd-wait-online.service"),
+    ]
 
 
 def test_a_wait_online_unit_the_user_enabled_stays_enabled() -> None:
     steps = renderer.decide(
         Observed(True, False, "disabled", wait_online_enabled="enabled", nm_conf=None), FABRIC
     )
-    assert ("systemctl", "disable", "systemd-networkd-wait-online.service") not in _commands(steps)
+    assert not any("wait-online" in " ".join(argv) for argv in _commands(steps))
 
 
 def test_a_changed_fabric_rewrites_the_networkmanager_drop_in() -> None:
-    ready = Observed(True, True, "enabled", "disabled", nm_conf=renderer.nm_conf_text(FABRIC))
+    ready = Observed(True, True, "enabled", "masked", nm_conf=renderer.nm_conf_text(FABRIC))
     steps = renderer.decide(ready, ["enp1s0f1np1"])
     assert steps[0].nm_conf == renderer.nm_conf_text(["enp1s0f1np1"])
     assert _commands(steps) == [("nmcli", "general", "reload", "conf")]
 
 
 def test_no_fabric_left_removes_the_drop_in() -> None:
-    ready = Observed(True, True, "enabled", "disabled", nm_conf=renderer.nm_conf_text(FABRIC))
+    ready = Observed(True, True, "enabled", "masked", nm_conf=renderer.nm_conf_text(FABRIC))
     steps = renderer.decide(ready, [])
     assert steps[0].remove_nm_conf and _commands(steps) == [("nmcli", "general", "reload", "conf")]
 
