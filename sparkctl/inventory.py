@@ -176,7 +176,7 @@ def find_hosts_file(path: Path) -> Path:
             return path / candidate
     raise InputError(
         f"has no {HOSTS_FILES[0]}", file=path,
-        fix="create one with `sparkctl init` or copy inventory/sample",
+        fix="create one with `sparkctl init` or copy examples/inventory",
     )
 
 

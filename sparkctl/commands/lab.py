@@ -7,6 +7,7 @@ directory, `lab status --json` the status), so `INV=$(sparkctl lab up)` works.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -69,6 +70,8 @@ def up(count: int, topology: str, name: str, speed_mbps: int, flavor: Flavor) ->
         f"lab {name} is up: {len(state.nodes)} {state.flavor} nodes, {state.topology}, "
         f"management {state.mgmt_subnet}"
     )
+    err.print(f"make it the default inventory: export SPARKCTL_INVENTORY={escape(shlex.quote(str(inventory)))}",
+              soft_wrap=True)
     click.echo(str(inventory))
 
 

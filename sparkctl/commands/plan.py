@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sparkctl.cluster import load_cluster
-from sparkctl.commands.options import inventory_option, topology_option
+from sparkctl.commands.options import inventory_option, inventory_used, topology_option
 from sparkctl.errors import InputError
 from sparkctl.render import node_files, write_node_files
 
@@ -26,7 +26,7 @@ def plan(inventory: Path, topology: str | None, as_json: bool) -> None:
             files = node_files(cluster.plan, name, data)
             data["nodes"][name]["netplan"] = files["netplan"].content
             data["nodes"][name]["files"] = {kind: f.to_dict() for kind, f in files.items()}
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps({"inventory": inventory_used().to_dict(), **data}, indent=2))
         return
     from sparkctl.views.plan_view import show_plan
 

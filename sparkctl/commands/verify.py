@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sparkctl.commands.options import inventory_option, topology_option
+from sparkctl.commands.options import inventory_option, inventory_used, topology_option
 from sparkctl.errors import InputError
 from sparkctl.inventory import load_inventory
 from sparkctl.settings import read_settings
@@ -54,7 +54,7 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
 
         report = Verifier(settings, targets, expect, Options(duration, streams, chosen), progress).run()
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({"inventory": inventory_used().to_dict(), **report.to_dict()}, indent=2))
     else:
         show_report(report, Console())
     if not report.ok:

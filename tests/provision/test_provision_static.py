@@ -63,7 +63,7 @@ def test_no_role_ignores_errors_or_turns_off_host_key_checking() -> None:
 def test_site_playbook_passes_syntax_check() -> None:
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
     result = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "--syntax-check", "-i", str(REPO / "inventory/sample"), str(REPO / "playbooks/site.yml")],
+        [ANSIBLE_PLAYBOOK, "--syntax-check", "-i", str(REPO / "examples/inventory"), str(REPO / "playbooks/site.yml")],
         capture_output=True, text=True, env=env, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
