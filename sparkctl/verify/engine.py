@@ -8,15 +8,15 @@ step every link runs at once. A skipped check says why; it never counts as a pas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sparkctl import hardware, ssh
 from sparkctl.ansible_bridge import parse_discovered
 from sparkctl.errors import InputError
 from sparkctl.model import Cable, ClusterPlan, Endpoint, Link
+from sparkctl.parallel import parallel
 from sparkctl.planner import build_plan
 from sparkctl.settings import ClusterSettings
 from sparkctl.verify import probes, rdma
@@ -42,8 +42,6 @@ from sparkctl.verify.verdicts import (
     judge_speed,
 )
 
-T = TypeVar("T")
-R = TypeVar("R")
 Progress = Callable[[str], None]
 
 LOSS_PINGS = 500
@@ -84,13 +82,6 @@ class Report:
                           "message": c.message} for c in self.problems],
         }
 
-
-def parallel(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """Run `func` over `items` at once (SSH-bound work), results in order; the first error propagates."""
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
-        return list(pool.map(func, items))
 
 
 def _end(link: Link, side: str) -> End:

@@ -25,23 +25,20 @@ import math
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, Protocol
 
 from sparkctl import hardware, ssh
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.model import Link, LinkEnd, NodePlan
+from sparkctl.parallel import parallel
 from sparkctl.verify.parse_nccl import NcclResult, parse_nccl_tests
 from sparkctl.verify.parse_perftest import PerftestResult, parse_perftest
 from sparkctl.verify.parsing import ParseError
 from sparkctl.verify.verdicts import RDMA_MIN_GBPS, Check, judge_nccl, judge_rdma, nccl_minimum
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 HERE = Path(__file__).resolve().parent
 CLUSTER = "cluster"
@@ -121,13 +118,6 @@ class _Half:
 def _script(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
 
-
-def _parallel(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """Run `func` over `items` at once (SSH-bound work), results in order; the first error propagates."""
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
-        return list(pool.map(func, items))
 
 
 def _tail(text: str, lines: int = 2) -> str:
@@ -275,7 +265,7 @@ def _measure(halves: list[_Half], targets: Mapping[str, ssh.SSHTarget], duration
                                             f"{_tail(server.output)}")
             return _run_client(remote, targets[half.link.a.node], half, seconds, server)
 
-        results = _parallel(client, list(zip(halves, servers, ready, strict=True)))
+        results = parallel(client, list(zip(halves, servers, ready, strict=True)))
         finished = True
     finally:
         for server in servers:  # after an error or Ctrl-C nobody waits for a grace period
@@ -310,7 +300,7 @@ def rdma_checks(links: Sequence[Link], facts: Mapping[str, Mapping[str, Any]],
         else:
             checks[link.name] = judge_rdma(link.name, devices[0] or link.a.interface, None)
     ends = [end for link in runnable for end in (link.a, link.b)]
-    lookups = _parallel(lambda end: lookup_gid(targets[end.node], end, remote=remote), ends)
+    lookups = parallel(lambda end: lookup_gid(targets[end.node], end, remote=remote), ends)
     halves: list[_Half] = []
     for link, client, server in zip(runnable, lookups[0::2], lookups[1::2], strict=True):
         if client.index is None:
