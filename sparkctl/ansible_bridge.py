@@ -16,6 +16,8 @@ from sparkctl.inventory import HostVars, Inventory
 from sparkctl.model import Cable, ClusterPlan, Endpoint
 from sparkctl.planner import build_plan
 from sparkctl.render import node_files
+from sparkctl.services import layout
+from sparkctl.services.spec import read_services
 from sparkctl.settings import read_settings
 
 
@@ -31,6 +33,17 @@ def parse_discovered(items: Sequence[str]) -> list[Cable]:
     return list(cables.values())
 
 
+def _inventory(hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]], inventory_file: str) -> Inventory:
+    if not hosts:
+        raise InputError("has no hosts in group `sparks`", file=inventory_file,
+                         fix="list your Sparks under all.children.sparks.hosts")
+    inventory = Inventory(path=Path(inventory_file).parent, hosts_file=Path(inventory_file))
+    for name in hosts:
+        values = {str(k): v for k, v in dict(hostvars[name]).items()}
+        inventory.hosts[name] = HostVars(name, values, {})
+    return inventory
+
+
 def plan_from_hostvars(
     hosts: Sequence[str],
     hostvars: Mapping[str, Mapping[str, Any]],
@@ -39,15 +52,23 @@ def plan_from_hostvars(
     discovered: Sequence[str] = (),
 ) -> ClusterPlan:
     """Plan the cluster from Ansible's view of the inventory."""
-    if not hosts:
-        raise InputError("has no hosts in group `sparks`", file=inventory_file,
-                         fix="list your Sparks under all.children.sparks.hosts")
-    inventory = Inventory(path=Path(inventory_file).parent, hosts_file=Path(inventory_file))
-    for name in hosts:
-        values = {str(k): v for k, v in dict(hostvars[name]).items()}
-        inventory.hosts[name] = HostVars(name, values, {})
-    settings = read_settings(inventory, topology or None)
+    settings = read_settings(_inventory(hosts, hostvars, inventory_file), topology or None)
     return build_plan(settings, parse_discovered(discovered) or None)
+
+
+def services_view(
+    hosts: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    inventory_file: str,
+    node: str,
+    recorded: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The service units of one node, placed on the fabric plan for the cabling provisioning recorded."""
+    inventory = _inventory(hosts, hostvars, inventory_file)
+    settings = read_settings(inventory)
+    spec = read_services(inventory)
+    plan = build_plan(settings, parse_discovered(recorded) or None)
+    return layout.node_files(spec, layout.lay_out(spec, settings, plan), node)
 
 
 def node_view(plan: ClusterPlan, node: str) -> dict[str, Any]:

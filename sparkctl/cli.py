@@ -17,6 +17,8 @@ COMMANDS = {
     "render": ("sparkctl.commands.plan", "render", "Write each node's fabric files under OUT/<node>/."),
     "provision": ("sparkctl.commands.provision", "provision", "Configure the fabric on the nodes with Ansible."),
     "verify-link": ("sparkctl.commands.verify", "verify_link", "Prove cabling, MTU and bandwidth of every link."),
+    "deploy": ("sparkctl.commands.deploy", "deploy", "Run the inventory's services (vLLM, Ollama, TTS) on the Sparks."),
+    "status": ("sparkctl.commands.deploy", "status", "Every service on every Spark: state, health, URL."),
     "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + systemd-nspawn)."),
 }
 

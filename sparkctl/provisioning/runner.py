@@ -25,14 +25,16 @@ from sparkctl.provisioning.events import Event, HostResult, Recap, parse_event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
+SERVICES_PLAYBOOK = REPO_ROOT / "playbooks" / "services.yml"
 ANSIBLE_CONFIG = REPO_ROOT / "ansible.cfg"
 _OUTPUT_TAIL_LINES = 15
 
 
 class ProvisionVars(TypedDict, total=False):
-    """The extra variables `sparkctl provision` passes; each overrides the inventory for the whole run."""
+    """The extra variables `sparkctl provision` and `deploy` pass; each overrides the inventory for the run."""
 
     sparkctl_topology: str
+    sparkctl_services_only: list[str]
 
 
 @dataclass(frozen=True)

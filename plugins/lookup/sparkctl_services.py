@@ -1,0 +1,65 @@
+"""Ansible lookup `sparkctl_services`: one Spark's service units, laid out by the sparkctl package.
+
+The services role gets its units only through here, so `ansible-playbook playbooks/services.yml` and
+`sparkctl deploy` place the same services from the same inventory with the same code.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: sparkctl_services
+author: sparkctl
+short_description: The service units, env files and manifest of one Spark, from sparkctl_services
+description:
+  - Reads every host of group C(sparks) from hostvars, checks C(sparkctl_services) and places each service on the
+    fabric plan (addresses for the cabling provisioning recorded), returning what O(host) runs.
+options:
+  host:
+    description: The node whose units to return.
+    type: str
+    required: true
+  recorded:
+    description: Cables provisioning recorded on the nodes (C(node:port node:port)); the conventional cabling if none.
+    type: list
+    elements: str
+    default: []
+"""
+
+RETURN = r"""
+_raw:
+  description: One dict with C(units) (name, path, content, env_path, env, image), C(images), C(manifest).
+  type: list
+  elements: dict
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+
+
+class LookupModule(LookupBase):
+    """Returns `[services_view]` for the requested host."""
+
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
+        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            from sparkctl.ansible_bridge import services_view
+            from sparkctl.errors import SparkctlError
+        except ImportError as exc:
+            raise AnsibleError(
+                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+            ) from exc
+        variables = variables or {}
+        hosts = list(variables.get("groups", {}).get("sparks", []))
+        hostvars = variables.get("hostvars", {})
+        try:
+            view = services_view(
+                hosts, {name: hostvars[name] for name in hosts},
+                str(variables.get("inventory_file") or "inventory"), self.get_option("host"),
+                self.get_option("recorded"),
+            )
+        except SparkctlError as exc:
+            raise AnsibleError(f"sparkctl: {exc}") from None
+        return [view]
