@@ -7,26 +7,68 @@ order, so both front doors feed `build_plan` identical settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sparkctl import hardware
 from sparkctl.errors import InputError
 from sparkctl.inventory import HostVars, Inventory
 from sparkctl.model import Cable, ClusterPlan, Endpoint
 from sparkctl.planner import build_plan
 from sparkctl.render import node_files
 from sparkctl.settings import read_settings
+from sparkctl.validate import short
+
+DISCOVERED = "the cables discovered on the nodes (sparkctl_discover_cables)"
 
 
-def parse_discovered(items: Sequence[str]) -> list[Cable]:
-    """Cables discovered on the nodes, written `node:port node:port`; repeats (seen from both ends) merge."""
+DISCOVERED_FIX = (
+    "re-run `sparkctl provision` to discover the cables again, or pin them in sparkctl_cabling "
+    '(e.g. ["spark1:p0 spark2:p0"])'
+)
+
+
+def parse_discovered(items: Sequence[Any], nodes: Collection[str], source: str = DISCOVERED) -> list[Cable]:
+    """Cables discovered on the nodes, written `node:port node:port`; repeats (seen from both ends) merge.
+
+    Each cable must join two ports (p0, p1) of two different Sparks of group `sparks`, and a port
+    belongs to one cable only; anything else is an InputError naming `source` and the entry.
+    """
+    if not isinstance(items, (list, tuple)):
+        raise InputError(f"must be a list of cables, found {short(items)}", file=source, key="cables",
+                         fix=DISCOVERED_FIX)
     cables: dict[str, Cable] = {}
-    for item in items:
-        one, other = str(item).split()
-        a_node, _, a_port = one.partition(":")
-        b_node, _, b_port = other.partition(":")
-        cable = Cable.between(Endpoint(a_node, a_port), Endpoint(b_node, b_port))
+    used: dict[Endpoint, Cable] = {}
+    for number, item in enumerate(items):
+        key = f"cables[{number}]"
+        parts = item.split() if isinstance(item, str) else []
+        ends: list[Endpoint] = []
+        for part in parts:
+            node, sep, port = part.partition(":")
+            if not sep or port not in hardware.PORTS or not node:
+                break
+            ends.append(Endpoint(node, port))
+        if len(parts) != 2 or len(ends) != 2:
+            raise InputError(f"{short(item)} is not a cable written NODE:PORT NODE:PORT", file=source, key=key,
+                             fix=DISCOVERED_FIX)
+        for end in ends:
+            if end.node not in nodes:
+                raise InputError(
+                    f"{short(item)} reaches {short(end.node)}, which is not in group sparks of the inventory",
+                    file=source, key=key,
+                    fix=f"add {short(end.node)} to the inventory, or unplug that cable; the Sparks are "
+                        f"{', '.join(nodes)}",
+                )
+        if ends[0].node == ends[1].node:
+            raise InputError(f"{short(item)} connects {ends[0].node} to itself", file=source, key=key,
+                             fix="a cable joins two different Sparks: unplug it or move one end")
+        cable = Cable.between(ends[0], ends[1])
+        for end in ends:
+            other = used.setdefault(end, cable)
+            if other != cable:
+                raise InputError(f"port {end} is in two cables, {other} and {cable}", file=source, key=key,
+                                 fix=DISCOVERED_FIX)
         cables[cable.name] = cable
     return list(cables.values())
 
@@ -47,7 +89,7 @@ def plan_from_hostvars(
         values = {str(k): v for k, v in dict(hostvars[name]).items()}
         inventory.hosts[name] = HostVars(name, values, {})
     settings = read_settings(inventory, topology or None)
-    return build_plan(settings, parse_discovered(discovered) or None)
+    return build_plan(settings, parse_discovered(discovered, list(inventory.hosts)) or None)
 
 
 def node_view(plan: ClusterPlan, node: str) -> dict[str, Any]:
