@@ -7,6 +7,7 @@ order, so both front doors feed `build_plan` identical settings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sparkctl.inventory import HostVars, Inventory
 from sparkctl.model import Cable, ClusterPlan, Endpoint
 from sparkctl.planner import build_plan
 from sparkctl.render import node_files
-from sparkctl.settings import read_settings
+from sparkctl.settings import ClusterSettings, read_settings
 from sparkctl.validate import short
 
 DISCOVERED = "the cables discovered on the nodes (sparkctl_discover_cables)"
@@ -73,6 +74,23 @@ def parse_discovered(items: Sequence[Any], nodes: Collection[str], source: str =
     return list(cables.values())
 
 
+def settings_from_hostvars(
+    hosts: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    inventory_file: str,
+    topology: str | None = None,
+) -> ClusterSettings:
+    """The cluster's settings from Ansible's view of the inventory (the same checks as `sparkctl plan`)."""
+    if not hosts:
+        raise InputError("has no hosts in group `sparks`", file=inventory_file,
+                         fix="list your Sparks under all.children.sparks.hosts")
+    inventory = Inventory(path=Path(inventory_file).parent, hosts_file=Path(inventory_file))
+    for name in hosts:
+        values = {str(k): v for k, v in dict(hostvars[name]).items()}
+        inventory.hosts[name] = HostVars(name, values, {})
+    return read_settings(inventory, topology or None)
+
+
 def plan_from_hostvars(
     hosts: Sequence[str],
     hostvars: Mapping[str, Mapping[str, Any]],
@@ -81,15 +99,41 @@ def plan_from_hostvars(
     discovered: Sequence[str] = (),
 ) -> ClusterPlan:
     """Plan the cluster from Ansible's view of the inventory."""
-    if not hosts:
-        raise InputError("has no hosts in group `sparks`", file=inventory_file,
-                         fix="list your Sparks under all.children.sparks.hosts")
-    inventory = Inventory(path=Path(inventory_file).parent, hosts_file=Path(inventory_file))
-    for name in hosts:
-        values = {str(k): v for k, v in dict(hostvars[name]).items()}
-        inventory.hosts[name] = HostVars(name, values, {})
-    settings = read_settings(inventory, topology or None)
-    return build_plan(settings, parse_discovered(discovered, list(inventory.hosts)) or None)
+    settings = settings_from_hostvars(hosts, hostvars, inventory_file, topology)
+    names = [node.name for node in settings.nodes]
+    return build_plan(settings, parse_discovered(discovered, names) or None)
+
+
+def cluster_addresses(settings: ClusterSettings, plan: ClusterPlan) -> list[str]:
+    """Every address a node of the cluster may connect from: management addresses (resolved) and fabric
+    addresses (ports and bonds), in inventory order, each once."""
+    found: dict[str, None] = {str(node.management_ip): None for node in settings.nodes}
+    for node in plan.nodes.values():
+        for addresses in [*(i.addresses for i in node.interfaces), *(b.addresses for b in node.bonds)]:
+            found.update((str(address.ip), None) for address in addresses)
+    return list(found)
+
+
+_PUBLIC_KEY = re.compile(r"^(?P<type>(ssh|ecdsa-sha2|sk)-[A-Za-z0-9@.-]+) (?P<blob>[A-Za-z0-9+/]+={0,3})(?: .*)?$")
+MESH_KEY_COMMENT = "sparkctl cluster key"
+
+
+def mesh_authorization(public_key: str, sources: Sequence[str]) -> dict[str, str]:
+    """The authorized_keys line of the cluster key, usable only from `sources` (sshd's `from=`).
+
+    Returns the `line` to have in authorized_keys and `stale`, a regular expression matching every
+    other line of the same key (an older, unrestricted or differently restricted one) to remove.
+    """
+    match = _PUBLIC_KEY.match(public_key.strip())
+    if match is None or "\n" in public_key.strip():
+        raise InputError("is not one OpenSSH public key line", key="cluster public key",
+                         fix="remove the cluster key files from ~/.ssh on the nodes and provision again")
+    if not sources:
+        raise InputError("the cluster has no addresses to allow the key from", key="sparks",
+                         fix="give every Spark its ansible_host")
+    line = f'from="{",".join(sources)}" {match["type"]} {match["blob"]} {MESH_KEY_COMMENT}'
+    stale = f"^(?!{re.escape(line)}$).*(^|\\s){re.escape(match['blob'])}(\\s|$)"
+    return {"line": line, "stale": stale}
 
 
 def node_view(plan: ClusterPlan, node: str) -> dict[str, Any]:
