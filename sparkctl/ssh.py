@@ -5,8 +5,9 @@ host-key checking, batch mode and the translation of SSH's own failures into one
 in one place. The remote command is built with `shlex.join`, never through a local shell.
 
 SSH's own failures (exit status 255 with an `ssh:`-style message) become `EnvironmentProblem` naming
-the host and what to do; a remote command that fails is an ordinary result, or `RemoteCommandFailed`
-when the caller asked for `check=True`.
+the host and what to do (`HostKeyProblem` when the host key is unknown or changed, with the
+commands that accept a new key deliberately); a remote command that fails is an ordinary result,
+or `RemoteCommandFailed` when the caller asked for `check=True`.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ class HostKeyProblem(EnvironmentProblem):
 _KEYGEN_HINT = re.compile(r'ssh-keygen\s+-f\s+"(?P<file>[^"]+)"\s+-R\s+"(?P<host>[^"]+)"')
 _OFFENDING = re.compile(r"Offending \S+ key in (?P<file>.+?):(?P<line>\d+)")
 _OPTION = re.compile(r"^\s*(?P<key>\w+)\s*(?:=|\s)\s*(?P<value>.*)$")
-_FINGERPRINT = re.compile(r"sent by the remote host is\s+(?P<fp>\S+?)\.?(?:\s|$)")
+_FINGERPRINT = re.compile(
+    r"fingerprint for the (?P<kind>\w+) key sent by the remote host is\s+(?P<fp>\S+?)\.?(?:\s|$)")
 
 
 def known_hosts_files(target: SSHTarget) -> list[str]:
@@ -145,36 +147,37 @@ def known_hosts_name(target: SSHTarget) -> str:
 
 
 def host_key_problem(target: SSHTarget, stderr: str) -> HostKeyProblem:
-    """The message for a refused host key: which node, which file, and how to accept a new key deliberately."""
+    """The message for a refused host key: which node, which known_hosts file, and how to accept a new key
+    deliberately (the commands, with the file and the name the key is recorded under)."""
     where = f"{target.name} ({target.user}@{target.address}:{target.port})"
     hint = _KEYGEN_HINT.search(stderr)
     offending = _OFFENDING.search(stderr)
     known_hosts = hint["file"] if hint else offending["file"] if offending else known_hosts_files(target)[0]
     recorded = hint["host"] if hint else known_hosts_name(target)
-    record = (
-        f"record its key from a network you trust: `ssh-keyscan -p {target.port} {target.address} "
-        f">> {shlex.quote(known_hosts)}` (or `sparkctl verify-link --trust-on-first-use` once)"
-    )
-    changed = "remote host identification has changed" in stderr.lower() or " has changed " in stderr.lower()
-    if changed:
-        line = f" (line {offending['line']})" if offending else ""
-        fingerprint = _FINGERPRINT.search(stderr)
-        shown = f" It now presents {fingerprint['fp']}." if fingerprint else ""
+    keyscan = f"`ssh-keyscan -p {target.port} {target.address} >> {shlex.quote(known_hosts)}`"
+    first_use = "(or `sparkctl verify-link --trust-on-first-use` once)"
+    text = stderr.lower()
+    if "remote host identification has changed" not in text and " has changed " not in text:
         return HostKeyProblem(
-            f"{where}: SSH host key verification failed — the node's host key has changed since it was "
-            f"recorded in the known_hosts file {known_hosts}{line}, so the connection was refused and nothing was run on the node. "
-            f"Either the node was reinstalled or its key regenerated, or another machine answers at "
-            f"{target.address}.{shown} If you know why, accept the new key deliberately: compare that "
-            "fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the node's console, "
-            f"remove the old key with `ssh-keygen -R {shlex.quote(recorded)} -f {shlex.quote(known_hosts)}`, "
-            f"then {record.replace('its key', 'the new key', 1)}",
-            changed=True,
+            f"{where}: SSH host key verification failed — no host key for {recorded} is recorded in the "
+            f"known_hosts file {known_hosts}, so the connection was refused and nothing was run on the "
+            f"node. Make sure it is the right machine, then record its key from a network you trust: "
+            f"{keyscan} {first_use}",
+            changed=False,
         )
+    line = f" (line {offending['line']})" if offending else ""
+    presented = _FINGERPRINT.search(stderr)
+    kind = presented["kind"].lower() if presented else "ed25519"
+    shown = f" It now presents the {presented['kind']} key {presented['fp']}." if presented else ""
     return HostKeyProblem(
-        f"{where}: SSH host key verification failed — no host key for {recorded} is recorded in the "
-        f"known_hosts file {known_hosts}, so the connection was refused and nothing was run on the node. Make sure it is "
-        f"the right machine, then {record}",
-        changed=False,
+        f"{where}: SSH host key verification failed — the node's host key has changed since it was "
+        f"recorded in the known_hosts file {known_hosts}{line}, so the connection was refused and nothing "
+        f"was run on the node. Either the node was reinstalled or its key regenerated, or another machine "
+        f"answers at {target.address}.{shown} If you know why, accept the new key deliberately: compare "
+        f"that fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub` on the node's console, "
+        f"remove the old key with `ssh-keygen -R {shlex.quote(recorded)} -f {shlex.quote(known_hosts)}`, "
+        f"then record the new one: {keyscan} {first_use}",
+        changed=True,
     )
 
 

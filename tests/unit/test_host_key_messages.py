@@ -55,7 +55,8 @@ def test_a_changed_key_names_the_node_the_file_and_how_to_accept_it(stderr: str)
     assert text.startswith("spark1 (root@198.18.5.11:22): ")
     assert "host key has changed since it was recorded in the known_hosts file /srv/cluster/known hosts (line 3)" in text
     assert "nothing was run on the node" in text
-    assert "SHA256:4hBQWH1C/EQF8xb/d/TdmH4lr9VRwt3g8mKONbJg5Ho" in text
+    assert "It now presents the ED25519 key SHA256:4hBQWH1C/EQF8xb/d/TdmH4lr9VRwt3g8mKONbJg5Ho." in text
+    assert "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the node's console" in text
     assert "`ssh-keygen -R 198.18.5.11 -f '/srv/cluster/known hosts'`" in text
     assert "`ssh-keyscan -p 22 198.18.5.11 >> '/srv/cluster/known hosts'`" in text
 
