@@ -1,11 +1,12 @@
 """Property: for any inventory, however hostile, `sparkctl render` exits 0 or 2, never with a traceback,
-writes only under --out, and every file it writes parses as its own kind of file with no line of its own.
+writes only under --out, and every line of every file it writes is a line of that file's own syntax
+(so no value started a line or a command of its own).
 
 Inventories are generated from names, addresses, interface names, cabling, bond, storage and ssh
 settings that mix valid values with the hostile ones seen in practice (newlines, quotes, `$(...)`,
 path segments, rich markup, integer addresses, huge values, wrong types). The number of examples is
-small and the run derandomized so it fits `make test` in a few seconds; set SPARKCTL_FUZZ_EXAMPLES
-to explore more (with fresh random examples).
+small and the run derandomized so it fits `make test` in a few seconds, and the attacks found before
+always run; set SPARKCTL_FUZZ_EXAMPLES to explore more (with fresh random examples).
 """
 
 from __future__ import annotations
