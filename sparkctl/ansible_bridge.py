@@ -7,10 +7,12 @@ order, so both front doors feed `build_plan` identical settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sparkctl import hardware
 from sparkctl.errors import InputError
 from sparkctl.inventory import HostVars, Inventory
 from sparkctl.model import Cable, ClusterPlan, Endpoint
@@ -18,19 +20,70 @@ from sparkctl.planner import build_plan
 from sparkctl.render import node_files
 from sparkctl.services import layout
 from sparkctl.services.spec import read_services
-from sparkctl.settings import read_settings
+from sparkctl.settings import ClusterSettings, read_settings
+from sparkctl.validate import short
+
+DISCOVERED = "the cables discovered on the nodes (sparkctl_discover_cables)"
 
 
-def parse_discovered(items: Sequence[str]) -> list[Cable]:
-    """Cables discovered on the nodes, written `node:port node:port`; repeats (seen from both ends) merge."""
+DISCOVERED_FIX = (
+    "re-run `sparkctl provision` to discover the cables again, or pin them in sparkctl_cabling "
+    '(e.g. ["spark1:p0 spark2:p0"])'
+)
+
+
+def parse_discovered(items: Sequence[Any], nodes: Collection[str], source: str = DISCOVERED) -> list[Cable]:
+    """Cables discovered on the nodes, written `node:port node:port`; repeats (seen from both ends) merge.
+
+    Each cable must join two ports (p0, p1) of two different Sparks of group `sparks`, and a port
+    belongs to one cable only; anything else is an InputError naming `source` and the entry.
+    """
+    if not isinstance(items, (list, tuple)):
+        raise InputError(f"must be a list of cables, found {short(items)}", file=source, key="cables",
+                         fix=DISCOVERED_FIX)
     cables: dict[str, Cable] = {}
-    for item in items:
-        one, other = str(item).split()
-        a_node, _, a_port = one.partition(":")
-        b_node, _, b_port = other.partition(":")
-        cable = Cable.between(Endpoint(a_node, a_port), Endpoint(b_node, b_port))
+    used: dict[Endpoint, Cable] = {}
+    for number, item in enumerate(items):
+        key = f"cables[{number}]"
+        parts = item.split() if isinstance(item, str) else []
+        ends: list[Endpoint] = []
+        for part in parts:
+            node, sep, port = part.partition(":")
+            if not sep or port not in hardware.PORTS or not node:
+                break
+            ends.append(Endpoint(node, port))
+        if len(parts) != 2 or len(ends) != 2:
+            raise InputError(f"{short(item)} is not a cable written NODE:PORT NODE:PORT", file=source, key=key,
+                             fix=DISCOVERED_FIX)
+        for end in ends:
+            if end.node not in nodes:
+                raise InputError(
+                    f"{short(item)} reaches {short(end.node)}, which is not in group sparks of the inventory",
+                    file=source, key=key,
+                    fix=f"add {short(end.node)} to the inventory, or unplug that cable; the Sparks are "
+                        f"{', '.join(nodes)}",
+                )
+        if ends[0].node == ends[1].node:
+            raise InputError(f"{short(item)} connects {ends[0].node} to itself", file=source, key=key,
+                             fix="a cable joins two different Sparks: unplug it or move one end")
+        cable = Cable.between(ends[0], ends[1])
+        for end in ends:
+            other = used.setdefault(end, cable)
+            if other != cable:
+                raise InputError(f"port {end} is in two cables, {other} and {cable}", file=source, key=key,
+                                 fix=DISCOVERED_FIX)
         cables[cable.name] = cable
     return list(cables.values())
+
+
+def settings_from_hostvars(
+    hosts: Sequence[str],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    inventory_file: str,
+    topology: str | None = None,
+) -> ClusterSettings:
+    """The cluster's settings from Ansible's view of the inventory (the same checks as `sparkctl plan`)."""
+    return read_settings(_inventory(hosts, hostvars, inventory_file), topology or None)
 
 
 def _inventory(hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]], inventory_file: str) -> Inventory:
@@ -52,8 +105,9 @@ def plan_from_hostvars(
     discovered: Sequence[str] = (),
 ) -> ClusterPlan:
     """Plan the cluster from Ansible's view of the inventory."""
-    settings = read_settings(_inventory(hosts, hostvars, inventory_file), topology or None)
-    return build_plan(settings, parse_discovered(discovered) or None)
+    settings = settings_from_hostvars(hosts, hostvars, inventory_file, topology)
+    names = [node.name for node in settings.nodes]
+    return build_plan(settings, parse_discovered(discovered, names) or None)
 
 
 def services_view(
@@ -67,8 +121,41 @@ def services_view(
     inventory = _inventory(hosts, hostvars, inventory_file)
     settings = read_settings(inventory)
     spec = read_services(inventory)
-    plan = build_plan(settings, parse_discovered(recorded) or None)
+    source = f"{layout.CABLING_RECORD} on {node}"
+    plan = build_plan(settings, parse_discovered(recorded, list(inventory.hosts), source) or None)
     return layout.node_files(spec, layout.lay_out(spec, settings, plan), node)
+
+
+def cluster_addresses(settings: ClusterSettings, plan: ClusterPlan) -> list[str]:
+    """Every address a node of the cluster may connect from: management addresses (resolved) and fabric
+    addresses (ports and bonds), in inventory order, each once."""
+    found: dict[str, None] = {str(node.management_ip): None for node in settings.nodes}
+    for node in plan.nodes.values():
+        for addresses in [*(i.addresses for i in node.interfaces), *(b.addresses for b in node.bonds)]:
+            found.update((str(address.ip), None) for address in addresses)
+    return list(found)
+
+
+_PUBLIC_KEY = re.compile(r"^(?P<type>(ssh|ecdsa-sha2|sk)-[A-Za-z0-9@.-]+) (?P<blob>[A-Za-z0-9+/]+={0,3})(?: .*)?$")
+MESH_KEY_COMMENT = "sparkctl cluster key"
+
+
+def mesh_authorization(public_key: str, sources: Sequence[str]) -> dict[str, str]:
+    """The authorized_keys line of the cluster key, usable only from `sources` (sshd's `from=`).
+
+    Returns the `line` to have in authorized_keys and `stale`, a regular expression matching every
+    other line of the same key (an older, unrestricted or differently restricted one) to remove.
+    """
+    match = _PUBLIC_KEY.match(public_key.strip())
+    if match is None or "\n" in public_key.strip():
+        raise InputError("is not one OpenSSH public key line", key="cluster public key",
+                         fix="remove the cluster key files from ~/.ssh on the nodes and provision again")
+    if not sources:
+        raise InputError("the cluster has no addresses to allow the key from", key="sparks",
+                         fix="give every Spark its ansible_host")
+    line = f'from="{",".join(sources)}" {match["type"]} {match["blob"]} {MESH_KEY_COMMENT}'
+    stale = f"^(?!{re.escape(line)}$).*(^|\\s){re.escape(match['blob'])}(\\s|$)"
+    return {"line": line, "stale": stale}
 
 
 def node_view(plan: ClusterPlan, node: str) -> dict[str, Any]:

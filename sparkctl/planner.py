@@ -38,17 +38,34 @@ class _Addressing:
         self.source = settings.source
 
     def require(self, subnets: int, hosts: int, why: str) -> None:
+        """InputError unless the pool holds `subnets` subnets of the prefix, each with room for `hosts`.
+
+        The fix names what really has to change: a shorter sparkctl_subnet_prefix when a subnet is too
+        small for the hosts (no pool, however large, helps then), else a larger pool.
+        """
         size = 2 ** (32 - self.prefix)
-        if subnets > self.count or hosts > size - 2:
-            need_prefix = max(self.pool.prefixlen, 0)
-            while 2 ** (self.prefix - need_prefix) < subnets and need_prefix > 0:
-                need_prefix -= 1
-            raise InputError(
-                f"{self.pool} is too small: {why} needs {subnets} subnets of /{self.prefix} "
-                f"with {hosts} hosts each",
-                file=self.source("sparkctl_fabric_pool"), key="sparkctl_fabric_pool",
-                fix=f"use a pool of at least /{need_prefix} (e.g. 10.20.0.0/16) or a longer sparkctl_subnet_prefix",
-            )
+        if subnets <= self.count and hosts <= size - 2:
+            return
+        widest = 32 - (hosts + 1).bit_length()  # the longest prefix with room for `hosts` (+ network, broadcast)
+        prefix = min(self.prefix, widest)
+        pool_prefix = prefix - (subnets - 1).bit_length()  # the longest pool with `subnets` of those
+        if hosts > size - 2:
+            problem = (f"/{self.prefix} subnets are too small: {why} puts {hosts} hosts in each, and a "
+                       f"/{self.prefix} has room for {size - 2}")
+            fix = f"set sparkctl_subnet_prefix to {widest} or less (a /{widest} has room for {2 ** (32 - widest) - 2})"
+            if pool_prefix < self.pool.prefixlen:
+                fix += f" with a fabric pool of /{pool_prefix} or larger"
+            key = "sparkctl_subnet_prefix"
+        else:
+            problem = (f"{self.pool} is too small: {why} needs {subnets} subnets of /{self.prefix}, "
+                       f"and it holds {self.count}")
+            fix = f"use a fabric pool of /{pool_prefix} or larger"
+            if widest > self.prefix:
+                fix += f", or a sparkctl_subnet_prefix up to {widest} (smaller subnets, more of them)"
+            key = "sparkctl_fabric_pool"
+        if pool_prefix < 8:
+            fix = f"{fix}; no private IPv4 range is that large, so split the cluster"
+        raise InputError(problem, file=self.source(key), key=key, fix=fix)
 
     def subnet(self, index: int) -> IPv4Network:
         size = 2 ** (32 - self.prefix)

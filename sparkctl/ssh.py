@@ -5,16 +5,20 @@ host-key checking, batch mode and the translation of SSH's own failures into one
 in one place. The remote command is built with `shlex.join`, never through a local shell.
 
 SSH's own failures (exit status 255 with an `ssh:`-style message) become `EnvironmentProblem` naming
-the host and what to do; a remote command that fails is an ordinary result, or `RemoteCommandFailed`
-when the caller asked for `check=True`.
+the host and what to do (`HostKeyProblem` when the host key is unknown or changed, with the
+commands that accept a new key deliberately); a remote command that fails is an ordinary result,
+or `RemoteCommandFailed` when the caller asked for `check=True`.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sparkctl.errors import EnvironmentProblem, SparkctlError
@@ -110,6 +114,73 @@ def command(target: SSHTarget, argv: Sequence[str], *, tty: bool = False) -> lis
     return args
 
 
+class HostKeyProblem(EnvironmentProblem):
+    """SSH refused the node's host key (unknown, or different from the one recorded): nothing ran on it."""
+
+    def __init__(self, message: str, *, changed: bool) -> None:
+        super().__init__(message)
+        self.changed = changed
+
+
+_KEYGEN_HINT = re.compile(r'ssh-keygen\s+-f\s+"(?P<file>[^"]+)"\s+-R\s+"(?P<host>[^"]+)"')
+_OFFENDING = re.compile(r"Offending \S+ key in (?P<file>.+?):(?P<line>\d+)")
+_OPTION = re.compile(r"^\s*(?P<key>\w+)\s*(?:=|\s)\s*(?P<value>.*)$")
+_FINGERPRINT = re.compile(
+    r"fingerprint for the (?P<kind>\w+) key sent by the remote host is\s+(?P<fp>\S+?)\.?(?:\s|$)")
+
+
+def known_hosts_files(target: SSHTarget) -> list[str]:
+    """The known_hosts files SSH checks for `target`: UserKnownHostsFile of its options, else ~/.ssh/known_hosts."""
+    options = list(target.options)
+    values = [options[i + 1] for i, arg in enumerate(options[:-1]) if arg == "-o"]
+    values += [arg[2:] for arg in options if arg.startswith("-o") and len(arg) > 2]
+    for value in values:
+        option = _OPTION.match(value)
+        if option and option["key"].lower() == "userknownhostsfile" and option["value"].strip():
+            return shlex.split(option["value"])
+    return [str(Path("~/.ssh/known_hosts").expanduser())]
+
+
+def known_hosts_name(target: SSHTarget) -> str:
+    """How known_hosts names the node: its address, in brackets with the port when that is not 22."""
+    return target.address if target.port == 22 else f"[{target.address}]:{target.port}"
+
+
+def host_key_problem(target: SSHTarget, stderr: str) -> HostKeyProblem:
+    """The message for a refused host key: which node, which known_hosts file, and how to accept a new key
+    deliberately (the commands, with the file and the name the key is recorded under)."""
+    where = f"{target.name} ({target.user}@{target.address}:{target.port})"
+    hint = _KEYGEN_HINT.search(stderr)
+    offending = _OFFENDING.search(stderr)
+    known_hosts = hint["file"] if hint else offending["file"] if offending else known_hosts_files(target)[0]
+    recorded = hint["host"] if hint else known_hosts_name(target)
+    keyscan = f"`ssh-keyscan -p {target.port} {target.address} >> {shlex.quote(known_hosts)}`"
+    first_use = "(or `sparkctl verify-link --trust-on-first-use` once)"
+    text = stderr.lower()
+    if "remote host identification has changed" not in text and " has changed " not in text:
+        return HostKeyProblem(
+            f"{where}: SSH host key verification failed — no host key for {recorded} is recorded in the "
+            f"known_hosts file {known_hosts}, so the connection was refused and nothing was run on the "
+            f"node. Make sure it is the right machine, then record its key from a network you trust: "
+            f"{keyscan} {first_use}",
+            changed=False,
+        )
+    line = f" (line {offending['line']})" if offending else ""
+    presented = _FINGERPRINT.search(stderr)
+    kind = presented["kind"].lower() if presented else "ed25519"
+    shown = f" It now presents the {presented['kind']} key {presented['fp']}." if presented else ""
+    return HostKeyProblem(
+        f"{where}: SSH host key verification failed — the node's host key has changed since it was "
+        f"recorded in the known_hosts file {known_hosts}{line}, so the connection was refused and nothing "
+        f"was run on the node. Either the node was reinstalled or its key regenerated, or another machine "
+        f"answers at {target.address}.{shown} If you know why, accept the new key deliberately: compare "
+        f"that fingerprint with `ssh-keygen -lf /etc/ssh/ssh_host_{kind}_key.pub` on the node's console, "
+        f"remove the old key with `ssh-keygen -R {shlex.quote(recorded)} -f {shlex.quote(known_hosts)}`, "
+        f"then record the new one: {keyscan} {first_use}",
+        changed=True,
+    )
+
+
 def ssh_failure(target: SSHTarget, returncode: int, stderr: str) -> EnvironmentProblem | None:
     """The problem behind an SSH-level failure, or None when the exit status came from the remote command."""
     if returncode != SSH_FAILURE_STATUS:
@@ -117,12 +188,7 @@ def ssh_failure(target: SSHTarget, returncode: int, stderr: str) -> EnvironmentP
     text = stderr.lower()
     where = f"{target.name} ({target.user}@{target.address}:{target.port})"
     if any(marker in text for marker in _HOST_KEY_MARKERS):
-        return EnvironmentProblem(
-            f"{where}: SSH host key verification failed — the node's host key is missing from or does not "
-            "match known_hosts. Make sure it is the right machine, then put its current key in the "
-            "known_hosts file named by UserKnownHostsFile (e.g. `ssh-keyscan` from a trusted network), "
-            "or allow trust on first use for a first contact"
-        )
+        return host_key_problem(target, stderr)
     if any(marker in text for marker in _AUTH_MARKERS):
         return EnvironmentProblem(
             f"{where}: the login was refused — add the public key of "
@@ -136,6 +202,28 @@ def ssh_failure(target: SSHTarget, returncode: int, stderr: str) -> EnvironmentP
             "is its management address and that sshd listens there"
         )
     return None
+
+
+def changed_host_keys(targets: Sequence[SSHTarget], timeout: float = 15) -> list[HostKeyProblem]:
+    """Connect to every target at once and return the refusals of a changed host key, in target order.
+
+    Any other outcome (unreachable, login refused, an unknown key) is left to the caller's own run
+    to report: this only finds nodes that now present a key different from the recorded one.
+    """
+
+    def probe(target: SSHTarget) -> HostKeyProblem | None:
+        try:
+            run(target, ["true"], timeout=timeout)
+        except HostKeyProblem as problem:
+            return problem if problem.changed else None
+        except EnvironmentProblem:
+            return None
+        return None
+
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+        return [problem for problem in pool.map(probe, targets) if problem is not None]
 
 
 def run(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -44,8 +46,11 @@ def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: st
     if duplicates:
         raise InputError(f"{duplicates[0]} is given twice", key="--node", fix="give every Spark its own name")
     hosts_file = directory / "hosts.yml"
-    if hosts_file.exists() and not force:
-        raise InputError("already exists", file=hosts_file, fix="pass --force to overwrite it, or pick another directory")
+    group_file = directory / "group_vars" / "sparks.yml"
+    existing = [f for f in (hosts_file, group_file) if f.exists() or f.is_symlink()]
+    if existing and not force:
+        raise InputError("already exists", file=existing[0],
+                         fix="pass --force to overwrite the inventory, or pick another directory")
     hosts = {"all": {"children": {"sparks": {"hosts": {n: {"ansible_host": a} for n, a in parsed}}}}}
     group_vars: dict[str, object] = {
         "ansible_user": user,
@@ -55,11 +60,55 @@ def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: st
     }
     if user != "root":
         group_vars["ansible_become"] = True  # the fabric, sysctl and systemd files need root
-    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
-    hosts_file.write_text(yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
-    (directory / "group_vars" / "sparks.yml").write_text(yaml.safe_dump(group_vars, sort_keys=False), encoding="utf-8")
-    from sparkctl.cluster import load_cluster
-
-    load_cluster(directory)  # what was written must plan: fail now, not at provisioning time
-    click.echo(f"wrote {hosts_file} and {directory / 'group_vars' / 'sparks.yml'}")
+    contents = {
+        hosts_file: yaml.safe_dump(hosts, sort_keys=False),
+        group_file: yaml.safe_dump(group_vars, sort_keys=False),
+    }
+    with _undone_on_error(directory, list(contents)):
+        for path, text in contents.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        _check_it_plans(directory)
+    click.echo(f"wrote {hosts_file} and {group_file}")
     click.echo(f"next: sparkctl plan --inventory {directory}")
+
+
+def _check_it_plans(directory: Path) -> None:
+    """What was written must plan: fail now, not at provisioning time.
+
+    Cabling that has no convention (direct cables between more than two Sparks) is fine: provisioning
+    discovers it, as `sparkctl provision` does; every setting is still checked.
+    """
+    from sparkctl.cabling import CablingUnknown
+    from sparkctl.cluster import load_cluster
+    from sparkctl.inventory import load_inventory
+    from sparkctl.settings import read_settings
+
+    try:
+        load_cluster(directory)
+    except CablingUnknown:
+        read_settings(load_inventory(directory))
+    except InputError as error:
+        raise InputError(
+            f"the inventory would not plan, so nothing was written: {error}",
+            fix="change the options of `sparkctl init` (--node, --topology, --fabric-pool) and run it again",
+        ) from None
+
+
+@contextmanager
+def _undone_on_error(directory: Path, files: list[Path]) -> Iterator[None]:
+    """Put back what `files` held (or remove them) and remove the directories made, if the block fails."""
+    before = {path: path.read_bytes() if path.is_file() else None for path in files}
+    made = [d for d in (directory / "group_vars", directory, *directory.parents) if not d.exists()]
+    try:
+        yield
+    except BaseException:
+        for path, content in before.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(content)
+        for made_dir in made:  # deepest first
+            with suppress(OSError):
+                made_dir.rmdir()
+        raise

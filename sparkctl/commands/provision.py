@@ -3,7 +3,8 @@
 Thin by design (one playbook, a few typed extra variables): the inventory is checked with the same
 planner the playbooks use before any node is touched, the equivalent ansible-playbook command is
 printed so the run can be repeated without sparkctl, and the exit code says what happened:
-0 every node provisioned, 1 a node failed, 2 bad input or a node unreachable.
+0 every node provisioned, 1 a node failed, 2 bad input or a node unreachable. A node whose SSH host
+key changed stops the run before Ansible starts (see sparkctl/provisioning/host_keys.py).
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ from sparkctl.inventory import load_inventory
 @click.option("--check", is_flag=True, help="Dry run: show what would change (ansible-playbook --check --diff).")
 def provision(inventory: Path, topology: str | None, limit: str | None, check: bool) -> None:
     """Configure the fabric of every Spark in the inventory with Ansible (playbooks/site.yml)."""
+    loaded = load_inventory(inventory)
     try:  # bad input stops here, before any node is touched
         hosts = list(load_cluster(inventory, topology).plan.nodes)
     except CablingUnknown:  # every setting checked; the play discovers the cables, then plans
-        hosts = list(load_inventory(inventory).hosts)
+        hosts = list(loaded.hosts)
+    hostvars = {host.name: host.values for host in loaded}
 
-    from sparkctl.provisioning import progress, runner
+    from sparkctl.provisioning import host_keys, progress, runner
+
+    # A node whose host key changed stops the run before Ansible touches any node.
+    host_keys.refuse_changed_host_keys(hostvars, host_keys.selected(hosts, limit))
 
     extravars = runner.ProvisionVars()
     if topology:
@@ -44,12 +50,17 @@ def provision(inventory: Path, topology: str | None, limit: str | None, check: b
 
     with progress.Progress(hosts, err, title="sparkctl provision" + (" --check" if check else "")) as live:
         outcome = runner.run(playbook_run, live.update)
+    unreachable = sorted(h for h, s in outcome.recap.hosts.items() if s.unreachable)
+    refused = host_keys.explain_unreachable(
+        hostvars, {host: outcome.failures[host] for host in unreachable if host in outcome.failures})
+    outcome.failures.update({host: problem.message for host, problem in refused.items()})
     err.print(progress.summary(outcome, hosts))
 
-    unreachable = sorted(h for h, s in outcome.recap.hosts.items() if s.unreachable)
     failed = sorted(h for h, s in outcome.recap.hosts.items() if s.failed)
     if outcome.status == "canceled":
         raise SparkctlError("provisioning was interrupted; nodes may be part way through")
+    if refused:
+        raise EnvironmentProblem("\n".join(refused[host].message for host in sorted(refused)))
     if unreachable:
         raise EnvironmentProblem(f"unreachable over SSH: {', '.join(unreachable)} (check ansible_host and SSH access)")
     if failed:

@@ -21,6 +21,7 @@ from sparkctl.planner import build_plan
 from sparkctl.settings import ClusterSettings
 from sparkctl.verify import probes, rdma
 from sparkctl.verify.expectations import Expectations
+from sparkctl.verify.node_facts import CABLING_RECORD
 from sparkctl.verify.parse_ethtool import parse_ethtool, parse_ethtool_module
 from sparkctl.verify.parse_iperf import IperfResult
 from sparkctl.verify.parse_pcie import parse_pcie_sysfs
@@ -150,9 +151,12 @@ class Verifier:
         """The plan for the pinned cabling, else the one provisioning recorded on the nodes, else the
         topology's convention (CablingUnknown when there is none)."""
         if self.settings.cabling is None:
-            recorded = next((f["cabling"] for f in self.facts.values() if isinstance(f.get("cabling"), dict)), None)
+            node, recorded = next(((name, f["cabling"]) for name, f in self.facts.items()
+                                   if isinstance(f.get("cabling"), dict)), ("", None))
             if recorded and recorded.get("cables"):
-                return build_plan(self.settings, parse_discovered(recorded["cables"]))
+                source = f"{CABLING_RECORD} on {node}"
+                names = [n.name for n in self.settings.nodes]
+                return build_plan(self.settings, parse_discovered(recorded["cables"], names, source))
         return build_plan(self.settings)
 
     def _iface(self, node: str, name: str) -> dict[str, Any]:

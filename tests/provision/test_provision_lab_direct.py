@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from sparkctl import hardware
 from tests.labkit import SPARKCTL, Lab
 from tests.provision.provkit import (
     assert_environment,
@@ -37,6 +38,39 @@ def test_sparkctl_provision_configures_two_direct_nodes(direct_lab: Lab) -> None
     assert "StrictHostKeyChecking yes" in config and "StrictHostKeyChecking no" not in config
 
 
+def mesh_key_sources(lab: Lab, node: str) -> list[str]:
+    """The from= addresses of the cluster key's line in the node's authorized_keys (the only such line)."""
+    lines = [line for line in lab.sh(node, "cat", "/root/.ssh/authorized_keys").stdout.splitlines()
+             if line.endswith(" sparkctl cluster key")]
+    assert len(lines) == 1 and lines[0].startswith('from="'), lines
+    return lines[0].split('"')[1].split(",")
+
+
+def cluster_addresses(lab: Lab) -> set[str]:
+    """Management addresses of the lab's nodes and every fabric address the plan gives them."""
+    plan = lab.expected().plan
+    found = {node.mgmt_address for node in lab.state.nodes.values()}
+    return found | {str(a.ip) for node in plan.nodes.values() for i in node.interfaces for a in i.addresses}
+
+
+def test_mesh_key_is_accepted_only_from_the_clusters_addresses(direct_lab: Lab) -> None:
+    for node in ("spark1", "spark2"):
+        assert set(mesh_key_sources(direct_lab, node)) == cluster_addresses(direct_lab)
+    mgmt = direct_lab.state.nodes["spark1"].mgmt_address
+    outsider = mgmt.rsplit(".", 1)[0] + ".250"  # on spark1's management network, but no node's address
+    with direct_lab.addresses({("spark1", hardware.MANAGEMENT_INTERFACE): f"{outsider}/24"}):
+        # The inner ssh's status is printed, so it is not taken for a failure of the outer connection.
+        refused = direct_lab.sh("spark1", "sh", "-c",
+                                f"ssh -o BatchMode=yes -b {outsider} spark2 true 2>&1; echo status=$?").stdout
+        assert "Permission denied" in refused and refused.endswith("status=255\n"), refused
+        assert direct_lab.sh("spark1", "ssh", "-o", "BatchMode=yes", "spark2", "hostname").stdout.strip() == "spark2"
+    fabric = direct_lab.expected().plan.links[0]
+    assert fabric.a.address is not None and fabric.b.address is not None
+    over_fabric = direct_lab.sh(fabric.a.node, "ssh", "-o", "BatchMode=yes", "-b", str(fabric.a.address.ip),
+                                "-o", f"HostName={fabric.b.address.ip}", fabric.b.node, "hostname")
+    assert over_fabric.stdout.strip() == fabric.b.node
+
+
 def test_second_run_changes_nothing(direct_lab: Lab) -> None:
     outcome = direct_lab.provision_api()
     assert outcome.status == "successful", outcome.failures
@@ -56,6 +90,7 @@ def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: Lab) 
     cluster = assert_fabric_as_planned(direct_lab)
     assert len(cluster.plan.cables) == 2 and len(cluster.plan.links) == 4
     assert_environment(direct_lab, cluster)  # NCCL_IB_HCA now lists all four halves
+    assert set(mesh_key_sources(direct_lab, "spark1")) == cluster_addresses(direct_lab)  # the new cable's too
 
 
 def test_pinned_cabling_that_contradicts_the_wires_fails_naming_both_ends(direct_lab: Lab) -> None:

@@ -1,0 +1,78 @@
+"""Ansible lookup `sparkctl_mesh_key`: the cluster key's authorized_keys line, usable only from the cluster.
+
+The addresses come from the sparkctl planner (management addresses, resolved, and every fabric
+address it plans), so the `from=` list is computed in Python from the same plan the fabric gets.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: sparkctl_mesh_key
+author: sparkctl
+short_description: The authorized_keys line of the sparkctl cluster key, with from= limited to the cluster
+description:
+  - Plans the cluster from the hosts of group C(sparks) and returns the line that authorizes O(public_key)
+    only from the management and fabric addresses of those hosts, with a regular expression matching any
+    other line of the same key (to remove).
+options:
+  public_key:
+    description: The cluster public key (one OpenSSH public key line).
+    type: str
+    required: true
+  topology:
+    description: Overrides C(sparkctl_topology).
+    type: str
+  discovered:
+    description: Cables discovered on the nodes, each C(node:port node:port); used when no cabling is pinned.
+    type: list
+    elements: str
+    default: []
+"""
+
+RETURN = r"""
+_raw:
+  description: One dict with C(line) (the authorized_keys line), C(stale) (a regexp of the key's other lines)
+    and C(sources) (the addresses of the from= list).
+  type: list
+  elements: dict
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleError
+from ansible.plugins.lookup import LookupBase
+
+
+class LookupModule(LookupBase):
+    """Returns `[{line, stale, sources}]`."""
+
+    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
+        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            from sparkctl.ansible_bridge import (
+                cluster_addresses,
+                mesh_authorization,
+                parse_discovered,
+                settings_from_hostvars,
+            )
+            from sparkctl.errors import SparkctlError
+            from sparkctl.planner import build_plan
+        except ImportError as exc:
+            raise AnsibleError(
+                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+            ) from exc
+        variables = variables or {}
+        hosts = list(variables.get("groups", {}).get("sparks", []))
+        hostvars = variables.get("hostvars", {})
+        try:
+            settings = settings_from_hostvars(
+                hosts, {name: hostvars[name] for name in hosts},
+                str(variables.get("inventory_file") or "inventory"), self.get_option("topology"),
+            )
+            names = [node.name for node in settings.nodes]
+            plan = build_plan(settings, parse_discovered(self.get_option("discovered"), names) or None)
+            sources = cluster_addresses(settings, plan)
+            return [{**mesh_authorization(str(self.get_option("public_key")), sources), "sources": sources}]
+        except SparkctlError as exc:
+            raise AnsibleError(f"sparkctl: {exc}") from None
