@@ -134,6 +134,9 @@ def verdict(instance: Mapping[str, Any], run: Run) -> dict[str, Any]:
         healthy, detail = False, f"unit {instance['unit']} is {unit['state']} ({unit['sub_state']})"
     elif instance.get("check_url"):
         healthy, detail = probe(instance)
+        if not healthy and instance.get("master"):
+            detail += (f"; its ranks meet over the fabric at {instance['master']}: check the cables between its "
+                       "Sparks (sparkctl verify-link) and that every rank's unit runs")
     else:
         healthy, detail = True, f"rank {instance['rank']} running (headless: serves no HTTP)"
     return {**{k: instance[k] for k in ("service", "kind", "node", "unit", "rank", "url", "model")},

@@ -22,6 +22,7 @@ UNIT_DIR = "/etc/systemd/system"
 ENV_DIR = "/etc/sparkctl/services"
 MANIFEST_PATH = "/etc/sparkctl/services.json"
 FABRIC_ENV = "/etc/sparkctl/fabric.env"
+CABLING_RECORD = "/etc/sparkctl/cabling.json"
 UNIT_PREFIX = "sparkctl-svc-"
 MODEL_CACHE = "/var/lib/sparkctl/models:/root/.cache/huggingface"
 OLLAMA_STORE = "/var/lib/sparkctl/ollama:/root/.ollama"
@@ -47,6 +48,8 @@ class Instance:
     health_path: str | None
     timeout_s: int
     port: int
+    master: str | None
+    """Where the ranks of a service across Sparks meet (rank 0's fabric address and port); None on one Spark."""
     unit_text: str
     env_text: str
     image: str
@@ -240,7 +243,7 @@ def lay_out(spec: ServicesSpec, settings: ClusterSettings, plan: ClusterPlan) ->
                 service.bind != "localhost" else None,
                 check_url=_url(service, listen, node, addresses, spec) if serves else None,
                 model=service.model, health_path=service.health.path, timeout_s=service.health.timeout_s,
-                port=service.port, unit_text=_unit_text(spec, service, node, unit, env_path, argv, multi),
+                port=service.port, master=f"{master}:{service.master_port}" if multi else None, unit_text=_unit_text(spec, service, node, unit, env_path, argv, multi),
                 env_text="# Written by sparkctl for " + f"{service.name}; read by the container runtime.\n" + env_text,
                 image=service.image,
             ))
