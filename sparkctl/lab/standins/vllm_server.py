@@ -230,7 +230,8 @@ class Rendezvous:
                 with self.cond:
                     if rank in self.ranks:
                         problem = f"rank {rank} is already connected from {self.ranks[rank]}"
-                    else:
+                    else:  # said before rank 0 can go on, so its log has it before the port opens
+                        hc.log(PROG, f"rank {rank} connected from {peer} to {self.where}")
                         self.ranks[rank] = peer
                         self.cond.notify_all()
         if problem:
@@ -241,10 +242,9 @@ class Rendezvous:
                 pass
             conn.close()
             return
-        conn.sendall(b"OK\n")
-        hc.log(PROG, f"rank {rank} connected from {peer} to {self.where}")
         reason = "connection closed"
         try:
+            conn.sendall(b"OK\n")
             while True:
                 beat = reader.readline()
                 if not beat:
