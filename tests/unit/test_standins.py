@@ -91,7 +91,8 @@ def wait_for(check: Callable[[], bool], seconds: float = 10, what: str = "condit
 
 @pytest.fixture
 def processes() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start stand-in scripts by path, as a node runs them; kill whatever is left at the end."""
+    """Start stand-in scripts by path (relative to the package, or absolute), as a node runs them; kill
+    whatever is left at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start(script: str, *args: str, env: dict[str, str] | None = None,
@@ -292,7 +293,10 @@ def test_docker_run_container_gets_env_files_and_connect_urls(
     env_file = tmp_path / "app.env"
     env_file.write_text(f"SPARKCTL_HOST=127.0.0.1\nSPARKCTL_PORT={port}\nLLM_URL=http://10.0.0.1:8000/v1\n"
                         "QUOTED_URL=\"kept\"\nPASSED_URL\nUNSET_URL\n")
-    processes("docker.py", "run", "--rm", "--name", "app", "--network", "host", "--gpus", "all",
+    on_path = tmp_path / "bin" / "docker"  # how a node finds it: `docker` on PATH, a link to docker.py
+    on_path.parent.mkdir()
+    on_path.symlink_to(STANDINS / "docker.py")
+    processes(str(on_path), "run", "--rm", "--name", "app", "--network", "host", "--gpus", "all",
               "--env-file", str(env_file), "-e", "SPARKCTL_HEALTH_PATH=/healthz", "-e", "TTS_URL=http://t:1",
               "--label", "sparkctl.kind=container", "--label", "sparkctl.service=app", "example/app:1",
               env={"PASSED_URL": "http://from-caller"})

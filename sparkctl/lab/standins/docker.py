@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.realpath(__file__))
 VERSION = "Docker version 27.5.1-sparkctl-lab-standin, build standin"
 
 # KIND -> (server script, arguments before the image's ARGS, environment the image itself sets).
@@ -149,7 +149,16 @@ def cmd_pull(args: list[str]) -> int:
 def cmd_image(args: list[str]) -> int:
     if not args or args[0] != "inspect":
         raise Refused(f"docker image: the stand-in knows only 'inspect' (got {' '.join(args)!r})", 1)
-    names = [a for a in args[1:] if not a.startswith("-")]
+    names: list[str] = []
+    template = ""
+    rest = iter(args[1:])
+    for a in rest:
+        if a in ("-f", "--format"):
+            template = next(rest, "")
+        elif a.startswith("--format="):
+            template = a.split("=", 1)[1]
+        elif not a.startswith("-"):
+            names.append(a)
     if not names:
         raise Refused('"docker image inspect" requires at least 1 argument.', 1)
     have = set(pulled())
@@ -166,7 +175,12 @@ def cmd_image(args: list[str]) -> int:
         else:
             err(f"Error: No such image: {name}")
             code = 1
-    print(json.dumps(found, indent=4))
+    if template:  # the few Go templates scripts use: {{.Id}}, {{json .}}, {{.RepoTags}}
+        for item in found:
+            print(template.replace("{{json .}}", json.dumps(item)).replace("{{.Id}}", str(item["Id"]))
+                  .replace("{{.RepoTags}}", "[" + " ".join(item["RepoTags"]) + "]"))
+    else:
+        print(json.dumps(found, indent=4))
     return code
 
 

@@ -32,7 +32,7 @@ from typing import cast
 if __package__:
     from . import http_common as hc
 else:  # run by path on a node: the sibling module sits next to this file
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
     import http_common as hc  # type: ignore[import-not-found, no-redef]
 
 RATE = 24_000

@@ -28,7 +28,7 @@ from typing import cast
 if __package__:
     from . import http_common as hc
 else:  # run by path on a node: the sibling module sits next to this file
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
     import http_common as hc  # type: ignore[import-not-found, no-redef]
 
 PROG = "vllm (sparkctl lab stand-in)"
@@ -304,11 +304,15 @@ def run_headless(args: argparse.Namespace) -> int:
             hc.log(PROG, f"rank {args.node_rank} joined the master at {where}"
                          f"{f' from {own}' if own else ''}; serving headless")
             attempt = 0
-            while True:
-                sock.sendall(b"PING\n")
-                if not reader.readline():
-                    raise ConnectionError("master closed the connection")
-                hc.sleep_interruptibly(beat)
+            try:
+                while True:
+                    sock.sendall(b"PING\n")
+                    if not reader.readline():
+                        raise ConnectionError("the master closed the connection")
+                    hc.sleep_interruptibly(beat)
+            except OSError as exc:
+                hc.log(PROG, f"rank {args.node_rank} lost the master at {where}: {exc or type(exc).__name__}; "
+                             "reconnecting")
         except OSError as exc:
             if attempt <= 1 or attempt % 10 == 0:
                 source = f" from VLLM_HOST_IP {own}" if own else ""
