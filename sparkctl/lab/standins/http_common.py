@@ -381,3 +381,8 @@ def openai_generate(
         yield b"data: [DONE]\n\n"
 
     return None, stream()
+
+
+if __name__ == "__main__":  # a library for its siblings; run by path it only says so
+    print("http_common: shared code of the sparkctl lab stand-in servers; run vllm_server.py, "
+          "ollama_server.py, tts_server.py or container_server.py (or docker.py run ...) instead")
