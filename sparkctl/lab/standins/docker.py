@@ -487,6 +487,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     command, rest = args[0], args[1:]
     try:
+        if command in ("--help", "-h", "help"):
+            print("Usage:  docker COMMAND  (sparkctl lab stand-in: no engine; runs stand-in servers)\n\n"
+                  "Commands: pull IMAGE | image inspect [--format T] IMAGE... | rm [-f] NAME... | "
+                  "stop [-t S] NAME... | run FLAGS IMAGE [ARGS...] | version")
+            return 0
         if command in ("--version", "-v"):
             print(VERSION)
             return 0
