@@ -76,7 +76,7 @@ def deploy(inventory: Path, only: tuple[str, ...], limit: str | None, check: boo
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
                                       playbook=runner.SERVICES_PLAYBOOK)
     err = Console(stderr=True, highlight=False)
-    run_and_report(playbook_run, list(hosts.hosts), "sparkctl deploy", err)
+    run_and_report(playbook_run, list(hosts.hosts), {h.name: h.values for h in hosts}, "sparkctl deploy", err)
     if check:
         err.print("[green]check mode: nothing changed[/]")
         return

@@ -17,7 +17,6 @@ from rich.console import Console
 from sparkctl.cabling import CablingUnknown
 from sparkctl.cluster import load_cluster
 from sparkctl.commands.options import inventory_option, topology_option
-from sparkctl.errors import EnvironmentProblem, SparkctlError
 from sparkctl.inventory import load_inventory
 
 
@@ -36,36 +35,14 @@ def provision(inventory: Path, topology: str | None, limit: str | None, check: b
         hosts = list(loaded.hosts)
     hostvars = {host.name: host.values for host in loaded}
 
-    from sparkctl.provisioning import host_keys, progress, runner
-
-    # A node whose host key changed stops the run before Ansible touches any node.
-    host_keys.refuse_changed_host_keys(hostvars, host_keys.selected(hosts, limit))
+    from sparkctl.provisioning import runner
+    from sparkctl.provisioning.session import run_and_report
 
     extravars = runner.ProvisionVars()
     if topology:
         extravars["sparkctl_topology"] = topology
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check)
     err = Console(stderr=True, highlight=False)
-    err.print(f"[dim]equivalent:[/] {playbook_run.equivalent_command()}", soft_wrap=True)
-
-    with progress.Progress(hosts, err, title="sparkctl provision" + (" --check" if check else "")) as live:
-        outcome = runner.run(playbook_run, live.update)
-    unreachable = sorted(h for h, s in outcome.recap.hosts.items() if s.unreachable)
-    refused = host_keys.explain_unreachable(
-        hostvars, {host: outcome.failures[host] for host in unreachable if host in outcome.failures})
-    outcome.failures.update({host: problem.message for host, problem in refused.items()})
-    err.print(progress.summary(outcome, hosts))
-
-    failed = sorted(h for h, s in outcome.recap.hosts.items() if s.failed)
-    if outcome.status == "canceled":
-        raise SparkctlError("provisioning was interrupted; nodes may be part way through")
-    if refused:
-        raise EnvironmentProblem("\n".join(refused[host].message for host in sorted(refused)))
-    if unreachable:
-        raise EnvironmentProblem(f"unreachable over SSH: {', '.join(unreachable)} (check ansible_host and SSH access)")
-    if failed:
-        raise SparkctlError(f"provisioning failed on {', '.join(failed)} (see the messages above)")
-    if outcome.rc != 0 or outcome.status != "successful":
-        raise SparkctlError(f"ansible-playbook ended with {outcome.status} (rc {outcome.rc}):\n{outcome.output_tail}")
+    outcome = run_and_report(playbook_run, hosts, hostvars, "sparkctl provision", err)
     verb = "would be provisioned (check mode, nothing changed)" if check else "provisioned"
     err.print(f"[green]{len(outcome.recap.hosts)} node(s) {verb}[/]")
