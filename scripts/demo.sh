@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: a virtual two-Spark lab, planned, provisioned with Ansible, its links verified, torn down.
+# `make demo`: a virtual two-Spark lab, planned, provisioned with Ansible, its links verified, its services
+# deployed and shown, torn down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sparkctl=.venv/bin/sparkctl
@@ -21,3 +22,10 @@ step "sparkctl provision --inventory $inventory"
 
 step "sparkctl verify-link --inventory $inventory"
 "$sparkctl" verify-link --inventory "$inventory"
+
+step "declare the services of examples/services/two-sparks.yml, then sparkctl deploy --inventory $inventory"
+cat examples/services/two-sparks.yml >> "$inventory/group_vars/sparks.yml"
+"$sparkctl" deploy --inventory "$inventory"
+
+step "sparkctl status --inventory $inventory"
+"$sparkctl" status --inventory "$inventory"

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from sparkctl.lab import nodes
 from sparkctl.lab.paths import LabPaths
 from sparkctl.lab.state import LabState
 from sparkctl.lab.topology import STORAGE, STORAGE_NETWORKS, STORAGE_PORT, STORAGE_TARGETS
@@ -58,6 +59,9 @@ def group_vars(paths: LabPaths, state: LabState) -> dict[str, Any]:
         "sparkctl_packages_mode": "verify",
         "sparkctl_packages_rdma_enabled": False,
         "sparkctl_tuning_unavailable": "report",
+        # No container engine and no GPU here: services run through the lab's stand-in for the docker CLI,
+        # which checks the arguments a real `docker run` gets and starts stand-in servers with the real APIs.
+        "sparkctl_container_cli": nodes.STANDIN_DOCKER,
     }
     if STORAGE in state.hubs:
         values["sparkctl_storage"] = {

@@ -113,6 +113,11 @@ nameserver 127.0.0.1
 options timeout:1 attempts:1
 """
 
+STANDINS_SOURCE = Path(__file__).resolve().parent / "standins"
+STANDINS_MOUNT = "/opt/sparkctl-lab/standins"
+STANDIN_DOCKER = f"{STANDINS_MOUNT}/docker.py"
+"""Stand-ins for what a lab node cannot have (a container engine, GPU model servers), mounted read-only."""
+
 OPAQUE_XATTR = "trusted.overlay.opaque"
 STOP_TIMEOUT_S = 10
 BOOT_TIMEOUT_S = 120
@@ -222,6 +227,7 @@ def container_argv(paths: LabPaths, node: NodeState) -> list[str]:
         f"--overlay=/etc:{_escape(paths.node_etc(node.name))}:/etc",
         f"--bind={_escape(paths.node_root_home(node.name))}:/root",
         "--bind-ro=/var/lib/dpkg",
+        f"--bind-ro={_escape(STANDINS_SOURCE)}:{STANDINS_MOUNT}",
         "--boot",
         "systemd.firstboot=off",
         "systemd.unit=multi-user.target",

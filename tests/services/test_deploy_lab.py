@@ -1,0 +1,181 @@
+"""`sparkctl deploy` and `status` end to end on a provisioned 2-Spark lab, in order on one lab.
+
+The lab's nodes have no container engine and no GPU: their `sparkctl_container_cli` is the lab's
+stand-in for docker, which checks the `docker run` a unit makes and starts stand-in servers with the
+real HTTP APIs. Everything else is real: systemd units on the nodes, SSH, the fabric, and the
+`openai` and `ollama` Python clients talking to the services from this machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import urllib.request
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ollama
+import openai
+import pytest
+import yaml
+
+from tests.labkit import SPARKCTL, Lab, running_lab
+
+pytestmark = pytest.mark.lab
+
+LAYOUT: list[dict[str, Any]] = [
+    {"name": "gemma", "kind": "vllm", "nodes": ["spark1"], "port": 8002, "model": "google/gemma-4-26b-it",
+     "memory_gb": 48},
+    {"name": "qwen", "kind": "ollama", "nodes": ["spark1"], "port": 11434, "model": "qwen2.5:32b", "memory_gb": 24},
+    {"name": "orpheus", "kind": "orpheus-tts", "nodes": ["spark2"], "port": 8766, "backend_port": 5006,
+     "memory_gb": 12, "bind": "all"},
+    {"name": "voiceclone", "kind": "qwen-tts", "nodes": ["spark2"], "port": 8765, "memory_gb": 8},
+    {"name": "bridge", "kind": "container", "nodes": ["spark2"], "port": 9000, "image": "example/voice-proxy:1.0",
+     "connect": {"LLM_URL": "gemma", "TTS_URL": "orpheus"}, "memory_gb": 2, "health": {"path": "/healthz"}},
+    {"name": "big", "kind": "vllm", "nodes": ["spark1", "spark2"], "pipeline_parallel": 2, "port": 8000,
+     "model": "openai/gpt-oss-120b", "memory_gb": 28},
+]
+
+
+def _declare(lab: Lab, services: list[dict[str, Any]]) -> None:
+    """Set sparkctl_services in the lab inventory's group_vars, as a user edits it."""
+    path = lab.inventory / "group_vars" / "sparks.yml"
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    values["sparkctl_services"] = services
+    path.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+
+
+def _sparkctl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SPARKCTL, *args, "--inventory", str(lab.inventory)],
+                          capture_output=True, text=True, timeout=900, check=False)
+
+
+def _status(lab: Lab) -> tuple[int, dict[str, Any]]:
+    result = _sparkctl(lab, "status", "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def _by_unit(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["unit"]: s for s in report["services"]}
+
+
+@pytest.fixture(scope="module")
+def lab(lab_root: Path) -> Iterator[Lab]:
+    with running_lab(lab_root, nodes=2, topology="direct", prefix="sv") as made:
+        provisioned = _sparkctl(made, "provision")
+        assert provisioned.returncode == 0, provisioned.stderr[-3000:]
+        yield made
+
+
+@pytest.fixture(scope="module")
+def deployed(lab: Lab) -> dict[str, Any]:
+    _declare(lab, LAYOUT)
+    result = _sparkctl(lab, "deploy")
+    assert result.returncode == 0, result.stderr[-4000:]
+    code, report = _status(lab)
+    assert code == 0, report
+    return report
+
+
+def test_every_service_of_the_two_spark_layout_is_healthy(deployed: dict[str, Any]) -> None:
+    units = _by_unit(deployed)
+    assert set(units) == {f"sparkctl-svc-{n}.service" for n in
+                          ("gemma", "qwen", "orpheus", "voiceclone", "bridge", "big")} | {
+        "sparkctl-svc-big-rank1.service"}
+    assert all(s["healthy"] and s["state"] == "active" for s in deployed["services"]), deployed
+    assert units["sparkctl-svc-big-rank1.service"]["node"] == "spark2"
+
+
+def test_the_real_clients_get_answers(lab: Lab, deployed: dict[str, Any]) -> None:
+    units = _by_unit(deployed)
+    client = openai.OpenAI(base_url=units["sparkctl-svc-gemma.service"]["url"] + "/v1", api_key="none")
+    assert [m.id for m in client.models.list()] == ["gemma"]
+    chat = client.chat.completions.create(model="gemma", messages=[{"role": "user", "content": "hello"}],
+                                          max_tokens=8)
+    assert chat.choices[0].message.content and chat.usage is not None and chat.usage.completion_tokens > 0
+    stream = client.completions.create(model="gemma", prompt="count", max_tokens=5, stream=True,
+                                       stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
+    big = openai.OpenAI(base_url=units["sparkctl-svc-big.service"]["url"] + "/v1", api_key="none")
+    assert big.chat.completions.create(model="big", messages=[{"role": "user", "content": "hi"}],
+                                       max_tokens=4).choices[0].message.content
+    local = ollama.Client(host=units["sparkctl-svc-qwen.service"]["url"])
+    assert "qwen2.5:32b" in [m.model for m in local.list().models]  # pulled by deploy
+    answer = local.generate(model="qwen2.5:32b", prompt="hi")
+    assert answer.done and answer.response
+
+
+def test_tts_returns_wav_audio(deployed: dict[str, Any]) -> None:
+    url = _by_unit(deployed)["sparkctl-svc-orpheus.service"]["url"]
+    request = urllib.request.Request(url + "/v1/audio/speech", method="POST",
+                                     data=json.dumps({"input": "Hello from spark two", "model": "orpheus",
+                                                      "voice": "tara", "response_format": "wav"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        audio = response.read()
+    with wave.open(io.BytesIO(audio)) as clip:
+        assert clip.getnchannels() == 1 and clip.getframerate() == 24000 and clip.getnframes() > 0
+
+
+def test_connect_hands_the_container_the_urls_of_its_services(deployed: dict[str, Any]) -> None:
+    units = _by_unit(deployed)
+    with urllib.request.urlopen(units["sparkctl-svc-bridge.service"]["url"] + "/", timeout=10) as response:
+        seen = json.loads(response.read())
+    assert seen["LLM_URL"] == units["sparkctl-svc-gemma.service"]["url"]
+    assert seen["TTS_URL"] == "http://127.0.0.1:8766"  # orpheus runs on the same Spark
+
+
+def test_a_second_deploy_changes_nothing(lab: Lab, deployed: dict[str, Any]) -> None:
+    outcome = lab.provision_api(playbook=Path(__file__).resolve().parents[2] / "playbooks" / "services.yml")
+    assert outcome.status == "successful", outcome.failures
+    assert {h: s.changed for h, s in outcome.recap.hosts.items()} == {"spark1": 0, "spark2": 0}
+
+
+def test_a_unit_stopped_behind_sparkctls_back_is_named_and_healed(lab: Lab, deployed: dict[str, Any]) -> None:
+    lab.sh("spark2", "systemctl", "stop", "sparkctl-svc-voiceclone.service")
+    code, report = _status(lab)
+    assert code == 1 and not report["ok"]
+    broken = _by_unit(report)["sparkctl-svc-voiceclone.service"]
+    assert not broken["healthy"] and broken["state"] == "inactive" and "inactive" in broken["detail"]
+    assert _sparkctl(lab, "deploy").returncode == 0
+    code, report = _status(lab)
+    assert code == 0 and _by_unit(report)["sparkctl-svc-voiceclone.service"]["healthy"]
+
+
+def test_pulling_the_fabric_cable_makes_the_model_across_sparks_unhealthy(lab: Lab, deployed: dict[str, Any]) -> None:
+    lab.cli("uncable", "spark1:p0")
+    try:
+        code, report = _status(lab)
+        for _ in range(20):
+            if not _by_unit(report)["sparkctl-svc-big.service"]["healthy"]:
+                break
+            code, report = _status(lab)
+        big = _by_unit(report)["sparkctl-svc-big.service"]
+        assert code == 1 and not big["healthy"], big
+        assert "meet over the fabric" in big["detail"] and "verify-link" in big["detail"]
+        assert _by_unit(report)["sparkctl-svc-gemma.service"]["healthy"]  # one Spark: not affected
+    finally:
+        lab.cli("cable", "spark1:p0", "spark2:p0")
+
+
+def test_tensor_parallel_across_two_sparks_and_a_removed_service_is_gone(lab: Lab) -> None:
+    layout = [dict(s) for s in LAYOUT if s["name"] != "voiceclone"]
+    big = next(s for s in layout if s["name"] == "big")
+    big.pop("pipeline_parallel")
+    big["tensor_parallel"] = 2
+    _declare(lab, layout)
+    result = _sparkctl(lab, "deploy")
+    assert result.returncode == 0, result.stderr[-4000:]
+    code, report = _status(lab)
+    assert code == 0, report
+    units = _by_unit(report)
+    assert "sparkctl-svc-voiceclone.service" not in units
+    gone = lab.sh("spark2", "systemctl", "cat", "sparkctl-svc-voiceclone.service", check=False)
+    assert gone.returncode != 0
+    assert lab.sh("spark2", "ls", "/etc/sparkctl/services/", check=False).stdout.count("voiceclone") == 0
+    unit = lab.sh("spark1", "systemctl", "cat", "sparkctl-svc-big.service").stdout
+    assert '"--tensor-parallel-size" "2"' in unit and '"--pipeline-parallel-size" "1"' in unit
