@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from ipaddress import ip_address
 from pathlib import Path
 
 import click
 import yaml
 
-from sparkctl.errors import InputError
+from sparkctl import validate
+from sparkctl.errors import EnvironmentProblem, InputError
 from sparkctl.model import TOPOLOGIES
 from sparkctl.settings import DEFAULT_MTU, DEFAULT_POOL
 
@@ -19,27 +21,67 @@ def _node(text: str) -> tuple[str, str]:
     name, sep, address = text.partition("=")
     if not sep or not name or not address:
         raise InputError(f"{text!r} is not NAME=MGMT_ADDRESS", key="--node", fix="write e.g. --node spark1=192.168.1.101")
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise InputError(f"{name!r} is not a usable host name", key="--node", fix="use letters, digits, - and _")
-    try:
-        ip_address(address)
-    except ValueError:
-        if not all(part.replace("-", "").isalnum() for part in address.split(".")):
-            raise InputError(f"{address!r} is neither an address nor a host name", key="--node",
-                             fix="give the management address of the Spark's enP7s7 port") from None
+    for value, what in ((name, "name"), (address, "management address")):
+        try:
+            validate.host_name(value)
+        except validate.Invalid as exc:
+            raise InputError(f"{what} {exc.message}", key="--node", fix=exc.fix) from None
     return name, address
 
 
+def _invoking_user() -> str:
+    """Who runs init: under sudo the user who typed it, as on DGX OS where people log in as themselves."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _check_ssh(parsed: list[tuple[str, str]], user: str, accept_new: bool) -> list[str]:
+    """Each Spark must answer SSH with a host key this machine knows (or, asked to, records now).
+
+    A refused host key or a Spark that does not answer stops init (nothing is written); a login that
+    is refused only warns: the inventory is right, the key still has to be installed.
+    """
+    from sparkctl import ssh
+    from sparkctl.parallel import parallel
+
+    targets = [ssh.SSHTarget(name=name, address=address, user=user, trust_on_first_use=accept_new)
+               for name, address in parsed]
+
+    def probe(target: ssh.SSHTarget) -> str | None:
+        try:
+            ssh.run(target, ["true"], timeout=20)
+        except ssh.HostKeyProblem as problem:
+            raise InputError(f"{problem.message}", key="--node",
+                             fix="if this is the Spark you mean, run init again with --accept-new-host-keys "
+                                 "to record its key on first contact") from None
+        except EnvironmentProblem as problem:
+            if "login was refused" in problem.message:
+                return problem.message
+            raise InputError(problem.message, key="--node",
+                             fix="check the address, or pass --skip-ssh-check to write the inventory without "
+                                 "contacting the Sparks") from None
+        return None
+
+    return [warning for warning in parallel(probe, targets) if warning]
+
+
 @click.command()
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path), default="inventory")
 @click.option("--node", "nodes", multiple=True, required=True, metavar="NAME=MGMT_ADDR",
               help="A Spark and the address of its management port; repeat for each.")
 @click.option("--topology", type=click.Choice(TOPOLOGIES), default="direct", show_default=True)
 @click.option("--fabric-pool", default=DEFAULT_POOL, show_default=True, help="CIDR the fabric subnets come from.")
-@click.option("--user", default="root", show_default=True, help="SSH user on the Sparks.")
+@click.option("--user", default=None, help="SSH user on the Sparks [default: you; not root means sudo (become)].")
+@click.option("--accept-new-host-keys", is_flag=True,
+              help="Record the host key of a Spark this machine has never seen (first contact only).")
+@click.option("--skip-ssh-check", is_flag=True, help="Write the inventory without contacting the Sparks.")
 @click.option("--force", is_flag=True, help="Overwrite an existing inventory.")
-def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: str, user: str, force: bool) -> None:
-    """Write DIRECTORY/hosts.yml and DIRECTORY/group_vars/sparks.yml for your Sparks."""
+def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: str, user: str | None,
+         accept_new_host_keys: bool, skip_ssh_check: bool, force: bool) -> None:
+    """Write DIRECTORY/hosts.yml and DIRECTORY/group_vars/sparks.yml for your Sparks (DIRECTORY: ./inventory).
+
+    Each Spark must answer SSH with a known host key first.
+    """
+    user = user or _invoking_user()
     parsed = [_node(n) for n in nodes]
     names = [n for n, _ in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -51,6 +93,7 @@ def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: st
     if existing and not force:
         raise InputError("already exists", file=existing[0],
                          fix="pass --force to overwrite the inventory, or pick another directory")
+    warnings = [] if skip_ssh_check else _check_ssh(parsed, user, accept_new_host_keys)
     hosts = {"all": {"children": {"sparks": {"hosts": {n: {"ansible_host": a} for n, a in parsed}}}}}
     group_vars: dict[str, object] = {
         "ansible_user": user,
@@ -69,8 +112,10 @@ def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: st
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         _check_it_plans(directory)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {hosts_file} and {group_file}")
-    click.echo(f"next: sparkctl plan --inventory {directory}")
+    click.echo("next: sparkctl plan" + ("" if directory == Path("inventory") else f" --inventory {directory}"))
 
 
 def _check_it_plans(directory: Path) -> None:

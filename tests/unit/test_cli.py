@@ -18,6 +18,8 @@ CLI = [sys.executable, "-m", "sparkctl"]
 
 
 def sparkctl(*args: str) -> subprocess.CompletedProcess[str]:
+    if args[:1] == ("init",):  # these tests are about the files written, not about reaching the Sparks
+        args = (*args, "--skip-ssh-check")
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "COLUMNS": "120"})
 

@@ -17,6 +17,8 @@ NODES = ["--node", "alpha=192.168.1.5", "--node", "beta=192.168.1.6"]
 
 
 def sparkctl(*args: str) -> subprocess.CompletedProcess[str]:
+    if args[:1] == ("init",):  # these tests are about the files written, not about reaching the Sparks
+        args = (*args, "--skip-ssh-check")
     return subprocess.run([sys.executable, "-m", "sparkctl", *args], capture_output=True, text=True,
                           timeout=60, check=False)
 
@@ -85,3 +87,33 @@ def test_too_few_subnets_asks_for_a_pool_that_holds_them(write_inventory: Invent
     assert caught.value.key == "sparkctl_fabric_pool"
     assert "needs 12 subnets of /24, and it holds 4" in str(caught.value)
     assert "use a fabric pool of /20 or larger" in str(caught.value)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _init_as(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sparkctl", "init", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": str(REPO), **env})
+
+
+def test_init_writes_the_default_inventory_for_the_user_who_runs_it_with_sudo(tmp_path: Path) -> None:
+    result = _init_as(tmp_path, *NODES, "--skip-ssh-check", SUDO_USER="alice")
+    assert result.returncode == 0, result.stderr
+    group_vars = (tmp_path / "inventory" / "group_vars" / "sparks.yml").read_text()
+    assert "ansible_user: alice" in group_vars and "ansible_become: true" in group_vars
+    assert result.stdout.splitlines()[-1] == "next: sparkctl plan"
+    other = tmp_path / "other"
+    other.mkdir()
+    as_root = _init_as(other, "root-inv", *NODES, "--skip-ssh-check", "--user", "root")
+    assert as_root.returncode == 0, as_root.stderr
+    assert "ansible_become" not in (other / "root-inv" / "group_vars" / "sparks.yml").read_text()
+
+
+def test_init_contacts_each_spark_first_and_writes_nothing_when_one_cannot_be_trusted(tmp_path: Path) -> None:
+    result = _init_as(tmp_path, "--node", "alpha=127.0.0.1", "--user", "root")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "alpha" in result.stderr
+    assert "--accept-new-host-keys" in result.stderr or "--skip-ssh-check" in result.stderr
+    assert not (tmp_path / "inventory").exists()
