@@ -1,0 +1,72 @@
+"""`sparkctl doctor`: drift since provisioning, found on every node at once, each finding with its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sparkctl.commands.options import inventory_option, inventory_used
+from sparkctl.errors import SparkctlError
+
+
+@click.command()
+@inventory_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: ok, findings.")
+@click.option("--fix", is_flag=True, help="Re-apply what provisioning owns on the nodes with findings, then look again.")
+def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
+    """Read-only checks of every Spark against its plan: fabric, files, forwarding, parity, GID index, services.
+
+    Exit 0 when nothing drifted, 1 on findings, 2 on bad input or an unreachable node.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sparkctl import doctor as checks
+    from sparkctl import ssh
+    from sparkctl.inventory import load_inventory
+    from sparkctl.services.spec import read_services
+    from sparkctl.services.status import collect
+    from sparkctl.settings import read_settings
+
+    hosts = load_inventory(inventory)
+    settings = read_settings(hosts)
+    spec = read_services(hosts)
+    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
+
+    def look() -> list[checks.Finding]:
+        facts = checks.gather(targets, checks.READ_FILES)
+        findings = checks.examine(settings, checks.plan_as_provisioned(settings, facts), facts)
+        for status in collect(spec, targets) if spec.services else []:
+            if not status.healthy:
+                findings.append(checks.Finding(status.node, f"service {status.name}", status.detail, "healthy",
+                                               f"sparkctl deploy --service {status.name}"))
+        return findings
+
+    findings = look()
+    err = Console(stderr=True, highlight=False)
+    if fix and findings:
+        from sparkctl.provisioning import runner
+        from sparkctl.provisioning.session import run_and_report
+
+        nodes = sorted({f.node for f in findings if f.provisioned}, key=list(targets).index)
+        if nodes:  # every Spark: discovery needs them all, and the others change nothing
+            err.print(f"re-applying what provisioning owns: findings on {', '.join(nodes)}")
+            run = runner.PlaybookRun(inventory=inventory)
+            run_and_report(run, list(targets), {h.name: h.values for h in hosts}, "sparkctl doctor --fix", err)
+            findings = look()
+    if as_json:
+        click.echo(json.dumps({"inventory": inventory_used().to_dict(), "ok": not findings,
+                               "findings": [f.to_dict() for f in findings]}, indent=2))
+    elif findings:
+        table = Table("node", "check", "found", "expected", "fix", title="findings", title_justify="left")
+        for f in findings:
+            table.add_row(f.node, escape(f.check), escape(f.found), escape(f.expected), escape(f.fix))
+        out = Console(highlight=False)
+        (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
+    else:
+        Console(highlight=False).print(f"[green]no drift on {', '.join(targets)}[/]")
+    if findings:
+        raise SparkctlError(f"{len(findings)} finding(s)")
