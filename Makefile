@@ -45,7 +45,7 @@ deps: system-deps venv
 test: deps
 	$(BIN)/ruff check sparkctl tests bench plugins
 	$(BIN)/mypy
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra -n 2 --dist loadfile
 
 lint: deps
 	$(BIN)/ruff check sparkctl tests bench plugins
