@@ -3,6 +3,7 @@
 Read-only. Every node is read at once in one SSH round trip (sparkctl/node/doctor_facts.py) and
 compared here with the plan for the cabling provisioning recorded: the live fabric (fabric_state),
 the files provisioning wrote, IPv4 forwarding and the FORWARD chain on nodes that route, carrier,
+which daemon manages the fabric and the management port (where NetworkManager runs),
 parity of kernel, driver and firmware across nodes, the RoCE GID index of each RDMA device across
 nodes, and the health of deployed services.
 """
@@ -123,6 +124,29 @@ def _forwarding(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[
     return found
 
 
+def _renderers(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
+    """systemd-networkd renders the fabric; where NetworkManager runs, it must keep off the fabric devices and
+    networkd must keep off the management port (NetworkManager's)."""
+    seen = facts.get("renderers") or {}
+    if not seen.get("networkmanager_active"):
+        return []
+    found = []
+    nm = seen.get("networkmanager", {})
+    fabric = [i.name for i in plan.nodes[node].interfaces] + [b.name for b in plan.nodes[node].bonds]
+    for device in fabric:
+        state = nm.get(device)
+        if state is not None and state != "unmanaged":
+            found.append(Finding(node, f"{device} renderer", f"NetworkManager ({state})",
+                                 "systemd-networkd (NetworkManager leaves it unmanaged)", REAPPLY))
+    management = hardware.MANAGEMENT_INTERFACE
+    if seen.get("networkd", {}).get(management) not in (None, "", "unmanaged"):
+        found.append(Finding(node, f"{management} renderer", f"systemd-networkd ({seen['networkd'][management]})",
+                             "NetworkManager, as the node's own netplan files say",
+                             f"remove the netplan file that gives {management} to networkd (sparkctl's drop-in "
+                             "never names it)", False))
+    return found
+
+
 def _parity(facts: Mapping[str, Mapping[str, Any]], plan: ClusterPlan) -> list[Finding]:
     """Kernel, and driver and firmware of the fabric netdevs, the same on every node; each outlier named."""
     values: dict[str, dict[str, str]] = {}
@@ -165,7 +189,7 @@ def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Ma
     findings: list[Finding] = []
     for node in facts:
         findings += _fabric(plan, node, facts[node]) + _files(plan, node, facts[node])
-        findings += _forwarding(plan, node, facts[node])
+        findings += _forwarding(plan, node, facts[node]) + _renderers(plan, node, facts[node])
     return findings + _parity(facts, plan) + _gid_indexes(facts)
 
 

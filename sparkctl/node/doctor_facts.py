@@ -4,7 +4,8 @@ Runs on the node with the stock python3 (standard library only), fed on stdin:
 `python3 - FILE [FILE ...]`. Prints one JSON object: the live addresses, links and routes
 (`ip -json`), IPv4 forwarding, the iptables FORWARD chain (Docker sets its policy to DROP, which
 breaks a routed ring while looking like a dead cable), the kernel, each netdev's driver and firmware
-(`ethtool -i`), the RoCE GID tables, and the content of the FILEs sparkctl wrote (None when absent).
+(`ethtool -i`), the RoCE GID tables, which daemon manages which device (NetworkManager, networkd),
+and the content of the FILEs sparkctl wrote (None when absent).
 Nothing is changed on the node; anything that cannot be read is reported as None, never guessed.
 """
 
@@ -71,6 +72,22 @@ def _gids() -> dict[str, list[dict[str, str]]]:
     return found
 
 
+def _renderers() -> dict[str, Any]:
+    """Who manages which device: NetworkManager's device states (when it runs) and networkd's setup states."""
+    active = (_run(["systemctl", "is-active", "NetworkManager.service"]) or "").strip() == "active"
+    nm: dict[str, str] = {}
+    if active:
+        for line in (_run(["nmcli", "-t", "-f", "DEVICE,STATE", "device"]) or "").splitlines():
+            device, _, state = line.rpartition(":")
+            if device:
+                nm[device] = state
+    networkd = {}
+    listed = _json(["networkctl", "list", "--json=short"])
+    for link in (listed or {}).get("Interfaces", []):
+        networkd[str(link.get("Name"))] = str(link.get("AdministrativeState", ""))
+    return {"networkmanager_active": active, "networkmanager": nm, "networkd": networkd}
+
+
 def collect(files: list[str]) -> dict[str, Any]:
     links = _json(["ip", "-json", "address", "show"]) or []
     return {
@@ -82,6 +99,7 @@ def collect(files: list[str]) -> dict[str, Any]:
         "forward_chain": _run(["iptables", "-S", "FORWARD"]),
         "drivers": {link["ifname"]: _driver(link["ifname"]) for link in links if "ifname" in link},
         "gids": _gids(),
+        "renderers": _renderers(),
         "files": {path: _read(path) for path in files},
     }
 

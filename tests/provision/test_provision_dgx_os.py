@@ -8,6 +8,7 @@ before provisioning is still the same one, with the same addresses, and never ch
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +138,18 @@ def test_a_failed_change_is_rolled_back_and_management_stays(
     assert {node: dgx_lab.sh(node, "cat", NETPLAN).stdout for node in NODES} == netplan
     assert_fabric_as_planned(dgx_lab, cluster)
     assert {node: _management(dgx_lab, node) for node in NODES} == before
+
+
+def test_doctor_names_a_fabric_port_networkmanager_took_back_and_fix_heals_it(dgx_lab: Lab) -> None:
+    doctor = [SPARKCTL, "doctor", "--inventory", str(dgx_lab.inventory), "--json"]
+    clean = subprocess.run(doctor, capture_output=True, text=True, timeout=300, check=False)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    # Someone removes sparkctl's NetworkManager drop-in: NetworkManager takes the fabric port back.
+    dgx_lab.sh("spark1", "rm", NM_CONF)
+    dgx_lab.sh("spark1", "nmcli", "general", "reload", "conf")
+    found = subprocess.run(doctor, capture_output=True, text=True, timeout=300, check=False)
+    findings = [(f["node"], f["check"]) for f in json.loads(found.stdout)["findings"]]
+    assert found.returncode == 1 and ("spark1", "enp1s0f1np1 renderer") in findings, found.stdout
+    fixed = subprocess.run([*doctor, "--fix"], capture_output=True, text=True, timeout=900, check=False)
+    assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
+    assert _device_states(dgx_lab, "spark1")["enp1s0f1np1"] == "unmanaged"
