@@ -258,7 +258,7 @@ class Verifier:
             if kind == "mtu":
                 check = judge_mtu_path(link.name, end, peer, result, mtu)
             else:
-                check = judge_ping_loss(link.name, end, peer, result)
+                check = judge_ping_loss(link.name, end, peer, result, self.expect.max_loss_percent)
             report.checks.append(check)
             if check.ok is False and (kind == "mtu" or result is None or result.received == 0):
                 failed.add(link.name)

@@ -9,11 +9,11 @@ are the same code either way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sparkctl import hardware
+from sparkctl import hardware, validate
 from sparkctl.errors import InputError
 from sparkctl.inventory import Inventory
+from sparkctl.settings import NUMBERS
 
 DEFAULT_MIN_HALF_GBPS = 80.0
 DEFAULT_MIN_CABLE_GBPS = 160.0
@@ -32,13 +32,14 @@ class Expectations:
 
 
 def _number(inventory: Inventory, key: str, default: float) -> float:
+    """The figure of `key`, checked by the same rule and range as `sparkctl plan` checks it (settings.NUMBERS)."""
     host = next(iter(inventory))
-    value: Any = host.values.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InputError(f"must be a non-negative number, found {value!r}",
-                         file=host.source(key) or inventory.hosts_file, key=key,
-                         fix=f"write e.g. {default:g}, or remove it for the default")
-    return float(value)
+    low, high, example = NUMBERS[key]
+    try:
+        return validate.number(host.values.get(key, default), low, high, example)
+    except validate.Invalid as exc:
+        raise InputError(exc.message, file=host.source(key) or inventory.hosts_file, key=key,
+                         fix=f"{exc.fix}, or remove it for the default") from None
 
 
 def read_expectations(inventory: Inventory) -> Expectations:

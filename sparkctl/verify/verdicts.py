@@ -177,9 +177,10 @@ def _bandwidth_verdict(link: str, check: str, gbps: float, minimum: float, cable
     return Check(link, check, value, expected, False, message)
 
 
-def judge_ping_loss(link: str, end: End, peer: End, ping: PingResult | None) -> Check:
-    """Pings between the two ends all come back."""
-    expected = "0% loss"
+def judge_ping_loss(link: str, end: End, peer: End, ping: PingResult | None, max_loss_percent: float = 0.0) -> Check:
+    """Pings between the two ends come back, all of them unless the inventory allows some loss
+    (sparkctl_max_loss_percent)."""
+    expected = f"at most {max_loss_percent:g}% loss"
     if ping is None:
         return skipped(link, "loss", expected)
     if ping.error:
@@ -190,11 +191,12 @@ def judge_ping_loss(link: str, end: End, peer: End, ping: PingResult | None) -> 
         return Check(link, "loss", "unreachable", expected, False,
                      f"{peer} does not answer ARP from {end}: both ends must be on the same subnet (run "
                      f"sparkctl provision) and {_cable(end, peer)} must go where the plan says")
-    if ping.loss_percent > 0:
+    if ping.loss_percent > max_loss_percent:
         return Check(link, "loss", f"{ping.loss_percent:g}% lost", expected, False,
                      f"{ping.loss_percent:g}% of pings from {end} to {peer} were lost: look for rising "
                      f"errors in `ethtool -S {end.interface}`, then reseat or replace {_cable(end, peer)}")
-    return Check(link, "loss", "0% lost", expected, True, "no loss")
+    return Check(link, "loss", f"{ping.loss_percent:g}% lost", expected, True,
+                 "no loss" if ping.loss_percent == 0 else "within sparkctl_max_loss_percent")
 
 
 def judge_retransmits(link: str, end: End, peer: End, result: IperfResult | None, mtu: int,

@@ -438,3 +438,10 @@ def test_peer_probe_error(captured: Read) -> None:
 
 def test_peer_skipped() -> None:
     assert v.judge_peer(LINK, A, "spark2:enp1s0f0np0", None).message == "skipped: not available"
+
+
+def test_loss_within_what_the_inventory_allows_passes(captured: Read) -> None:
+    lossy = parse_ping(captured("ping-partial-loss-quiet.txt"))
+    assert v.judge_ping_loss(LINK, A, B, lossy).ok is False
+    allowed = v.judge_ping_loss(LINK, A, B, lossy, max_loss_percent=lossy.loss_percent)
+    assert allowed.ok is True and allowed.message == "within sparkctl_max_loss_percent"
