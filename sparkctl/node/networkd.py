@@ -75,6 +75,9 @@ class Link:
     in_transit: bool
     """Some address or route networkd manages is queued, awaiting the kernel's answer or being removed."""
     network_file: str | None
+    up: bool = True
+    """The link is administratively up (IFF_UP). Something else (NetworkManager letting go of it, a person)
+    may have set it down; networkd brings a link it manages up only when it configures it."""
 
     @property
     def has_carrier(self) -> bool:
@@ -138,6 +141,7 @@ def parse_links(text: str) -> dict[str, Link]:
             static_addresses=frozenset(static),
             in_transit=in_transit,
             network_file=item.get("NetworkFile"),
+            up="up" in str(item.get("FlagsString", "up")).split(","),
         )
     return links
 
@@ -254,6 +258,8 @@ def needs_reconfigure(link: Link, wanted: NetworkFile | None) -> str | None:
         return "networkd does not manage it yet"
     if link.admin == "linger":
         return None
+    if not link.up:
+        return "it is down"
     if not link.has_carrier:
         return None  # parked until carrier; reconfiguring would change nothing
     missing = sorted(wanted.addresses - link.addresses)

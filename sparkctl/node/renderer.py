@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,10 @@ class Step:
     argv: tuple[str, ...] = ()
     nm_conf: str | None = None
     remove_nm_conf: bool = False
+    settle: tuple[str, ...] = ()
+    """After the command: wait until NetworkManager reports these devices unmanaged. Letting go of a device
+    takes it a moment (it tears its own connection down, link included), and networkd must configure the
+    device only after that, or NetworkManager sets it down again behind networkd's back."""
 
 
 def nm_conf_text(interfaces: Sequence[str]) -> str:
@@ -117,7 +122,7 @@ def decide(observed: Observed, interfaces: Sequence[str]) -> list[Step]:
                 ))
             if observed.networkmanager_active:
                 steps.append(Step("make NetworkManager re-read its configuration",
-                                  argv=("nmcli", "general", "reload", "conf")))
+                                  argv=("nmcli", "general", "reload", "conf"), settle=tuple(sorted(set(interfaces)))))
     if observed.networkd_enabled not in ("enabled", "static", "alias", "indirect", "generated", "enabled-runtime"):
         steps.append(Step(f"enable {NETWORKD} at boot",
                           argv=("systemctl", "enable", NETWORKD_SOCKET, NETWORKD)))
@@ -172,7 +177,18 @@ class StepFailed(Exception):
     """A command of the preparation failed; the message names it and what it printed."""
 
 
-def carry_out(steps: Sequence[Step], run: Run, nm_conf_path: str = NM_CONF_PATH) -> None:
+SETTLE_TIMEOUT_S = 15.0
+
+
+def managed_by_networkmanager(run: Run, devices: Sequence[str]) -> dict[str, str]:
+    """Those of `devices` NetworkManager still manages, with their state."""
+    _, out, _ = run(("nmcli", "-t", "-f", "DEVICE,STATE", "device"))
+    states = dict(line.rpartition(":")[::2] for line in out.splitlines() if ":" in line)
+    return {device: states[device] for device in devices if states.get(device, "unmanaged") != "unmanaged"}
+
+
+def carry_out(steps: Sequence[Step], run: Run, nm_conf_path: str = NM_CONF_PATH,
+              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
     for step in steps:
         if step.nm_conf is not None:
             _write(nm_conf_path, step.nm_conf)
@@ -182,3 +198,11 @@ def carry_out(steps: Sequence[Step], run: Run, nm_conf_path: str = NM_CONF_PATH)
             code, out, err = run(step.argv)
             if code != 0:
                 raise StepFailed(f"{' '.join(step.argv)} failed (exit {code}): {(err or out).strip()}")
+        if step.settle:
+            deadline = clock() + SETTLE_TIMEOUT_S
+            while still := managed_by_networkmanager(run, step.settle):
+                if clock() > deadline:
+                    held = ", ".join(f"{d} ({state})" for d, state in still.items())
+                    raise StepFailed(f"NetworkManager still manages {held} {SETTLE_TIMEOUT_S:g} s after "
+                                     f"being told to leave them alone ({NM_CONF_PATH})")
+                sleep(0.2)

@@ -305,3 +305,13 @@ def test_a_wanted_link_networkd_does_not_know_is_an_error(tmp_path: Path) -> Non
     node = FakeNode(directory, {}, [recorded("configured")])
     with pytest.raises(NetworkdError, match="does not know bond0"):
         Applier(node, ["bond0"], 5, directory=directory, clock=Clock()).apply()
+
+
+def test_a_link_something_set_down_is_reconfigured_to_bring_it_up() -> None:
+    wanted = networkd.parse_network("/run/systemd/network/10-netplan-enp1s0f1np1.network",
+                                    "[Match]\nName=enp1s0f1np1\n\n[Link]\nMTUBytes=9000\n\n"
+                                    "[Network]\nAddress=198.19.2.1/24\n")
+    down = networkd.Link("enp1s0f1np1", "configured", "off", 9000, frozenset(), frozenset(), False, None, up=False)
+    assert networkd.needs_reconfigure(down, wanted) == "it is down"
+    parked = networkd.Link("enp1s0f1np1", "configuring", "no-carrier", 9000, frozenset(), frozenset(), False, None)
+    assert networkd.needs_reconfigure(parked, wanted) is None  # up, waiting for its cable

@@ -121,3 +121,30 @@ def test_a_failing_command_is_reported_with_its_output() -> None:
 
     with pytest.raises(renderer.StepFailed, match="Unit is masked"):
         renderer.carry_out([renderer.Step("start", argv=("systemctl", "start", "x"))], run)
+
+
+def test_after_the_reload_it_waits_until_networkmanager_has_let_go_of_the_fabric() -> None:
+    listings = iter([
+        "enP7s7:connected\nenp1s0f0np0:deactivating\nenP2p1s0f0np0:unmanaged\n",
+        "enP7s7:connected\nenp1s0f0np0:unmanaged\nenP2p1s0f0np0:unmanaged\n",
+    ])
+    ran: list[tuple[str, ...]] = []
+
+    def run(argv: Sequence[str]) -> tuple[int, str, str]:
+        ran.append(tuple(argv))
+        return (0, next(listings), "") if argv[0] == "nmcli" and "device" in argv else (0, "", "")
+
+    step = renderer.decide(DGX_OS, FABRIC)[1]
+    assert step.argv == ("nmcli", "general", "reload", "conf") and set(step.settle) == set(FABRIC)
+    renderer.carry_out([step], run, sleep=lambda s: None)
+    assert ran.count(("nmcli", "-t", "-f", "DEVICE,STATE", "device")) == 2
+
+
+def test_networkmanager_that_never_lets_go_is_reported() -> None:
+    def run(argv: Sequence[str]) -> tuple[int, str, str]:
+        return 0, "enp1s0f0np0:connected\n", ""
+
+    ticks = iter(range(100))
+    with pytest.raises(renderer.StepFailed, match=r"still manages enp1s0f0np0 \(connected\)"):
+        renderer.carry_out([renderer.Step("reload", argv=("true",), settle=("enp1s0f0np0",))], run,
+                           sleep=lambda s: None, clock=lambda: float(next(ticks)))
