@@ -29,6 +29,16 @@ OLLAMA_STORE = "/var/lib/sparkctl/ollama:/root/.ollama"
 SHM_SIZE = "16g"
 
 
+def unit_name(service: str, rank: int) -> str:
+    """The unit of a service on one node: `sparkctl-svc-NAME.service`, `...-rankR.service` for ranks > 0."""
+    return f"{UNIT_PREFIX}{service}" + (f"-rank{rank}" if rank else "") + ".service"
+
+
+def env_path_of(unit: str) -> str:
+    """The env file a unit's container reads (root only: it may hold tokens)."""
+    return f"{ENV_DIR}/{unit.removesuffix('.service')}.env"
+
+
 @dataclass(frozen=True)
 class Instance:
     """One unit on one node: a service, or one rank of a service that spans Sparks."""
@@ -60,7 +70,7 @@ class Instance:
 
     @property
     def env_path(self) -> str:
-        return f"{ENV_DIR}/{self.unit.removesuffix('.service')}.env"
+        return env_path_of(self.unit)
 
     def manifest(self) -> dict[str, object]:
         """What the node's health checks and `sparkctl status` need to know about this unit."""
@@ -228,12 +238,12 @@ def lay_out(spec: ServicesSpec, settings: ClusterSettings, plan: ClusterPlan) ->
                                 "(rank 0): vLLM's ranks meet over the fabric only",
                                 f"cable {worker} to {service.head}, or list Sparks that are cabled to it", spec)
         for rank, node in enumerate(service.nodes):
-            unit = f"{UNIT_PREFIX}{service.name}" + (f"-rank{rank}" if rank else "") + ".service"
+            unit = unit_name(service.name, rank)
             urls = {variable: _url(by_name[target], listens[target], node, addresses, spec)
                     for variable, target in service.connect}
             host_ip = (addresses.on_cable(node, service.nodes[1] if rank == 0 else service.head)
                        if multi else None)
-            env_path = f"{ENV_DIR}/{unit.removesuffix('.service')}.env"
+            env_path = env_path_of(unit)
             env_text = "".join(f"{key}={value}\n" for key, value in _env(service, listen, host_ip, urls))
             argv = _args(service, rank, listen, master)
             serves = rank == 0
@@ -243,7 +253,8 @@ def lay_out(spec: ServicesSpec, settings: ClusterSettings, plan: ClusterPlan) ->
                 service.bind != "localhost" else None,
                 check_url=_url(service, listen, node, addresses, spec) if serves else None,
                 model=service.model, health_path=service.health.path, timeout_s=service.health.timeout_s,
-                port=service.port, master=f"{master}:{service.master_port}" if multi else None, unit_text=_unit_text(spec, service, node, unit, env_path, argv, multi),
+                port=service.port, master=f"{master}:{service.master_port}" if multi else None,
+                unit_text=_unit_text(spec, service, node, unit, env_path, argv, multi),
                 env_text="# Written by sparkctl for " + f"{service.name}; read by the container runtime.\n" + env_text,
                 image=service.image,
             ))

@@ -17,7 +17,7 @@ from sparkctl import ssh
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.node import health
 from sparkctl.parallel import parallel
-from sparkctl.services.layout import MANIFEST_PATH, UNIT_PREFIX
+from sparkctl.services.layout import MANIFEST_PATH, unit_name
 from sparkctl.services.spec import ServicesSpec
 
 HEALTH_SOURCE = Path(health.__file__).read_text(encoding="utf-8")
@@ -65,7 +65,7 @@ def collect(spec: ServicesSpec, targets: Mapping[str, ssh.SSHTarget],
     statuses: list[ServiceStatus] = []
     for service in wanted:
         for rank, node in enumerate(service.nodes):
-            unit = f"{UNIT_PREFIX}{service.name}" + (f"-rank{rank}" if rank else "") + ".service"
+            unit = unit_name(service.name, rank)
             seen = next((v for v in answers[node] if v.get("unit") == unit), None)
             if seen is None:
                 statuses.append(ServiceStatus(service.name, node, service.kind, unit, None, service.model,
