@@ -30,12 +30,12 @@ def _spec(inventory: Path, only: tuple[str, ...]) -> tuple[Inventory, ServicesSp
 
 
 def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json: bool) -> bool:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from sparkctl import ssh
     from sparkctl.services.status import collect
+    from sparkctl.views.console import report_console
 
     targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
     statuses = collect(spec, targets, only)
@@ -50,10 +50,7 @@ def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json
         table.add_row(escape(s.name), s.node, s.kind, escape(s.url or "-"), s.state,
                       "[green]healthy[/]" if s.healthy else "[red]NOT healthy[/]",
                       f"{s.uptime_s:.0f} s" if s.uptime_s else "-", str(s.restarts), escape(s.detail))
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        out = Console(highlight=False, width=200)  # a log or a pipe: one line per service, never folded
-    out.print(table if statuses else "no services declared (sparkctl_services)")
+    report_console().print(table if statuses else "no services declared (sparkctl_services)")
     return ok
 
 

@@ -30,6 +30,7 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     from sparkctl.services.spec import read_services
     from sparkctl.services.status import collect
     from sparkctl.settings import read_settings
+    from sparkctl.views.console import report_console
 
     hosts = load_inventory(inventory)
     settings = read_settings(hosts)
@@ -64,9 +65,8 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
         table = Table("node", "check", "found", "expected", "fix", title="findings", title_justify="left")
         for f in findings:
             table.add_row(f.node, escape(f.check), escape(f.found), escape(f.expected), escape(f.fix))
-        out = Console(highlight=False)
-        (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
+        report_console().print(table)
     else:
-        Console(highlight=False).print(f"[green]no drift on {', '.join(targets)}[/]")
+        report_console().print(f"[green]no drift on {', '.join(targets)}[/]")
     if findings:
         raise SparkctlError(f"{len(findings)} finding(s)")
