@@ -17,6 +17,7 @@ from sparkctl.errors import InputError
 from sparkctl.inventory import HostVars, Inventory
 from sparkctl.model import Cable, ClusterPlan, Endpoint
 from sparkctl.planner import build_plan
+from sparkctl.reachability import ping_targets
 from sparkctl.render import node_files
 from sparkctl.services import layout
 from sparkctl.services.spec import read_services
@@ -168,4 +169,5 @@ def node_view(plan: ClusterPlan, node: str) -> dict[str, Any]:
     view["cables"] = data["cables"]
     view["links"] = [link for link in data["links"] if node in (link["a"]["node"], link["b"]["node"])]
     view["warnings"] = data["warnings"]
+    view["ping_targets"] = [t.to_dict() for t in ping_targets(plan, node)]
     return view

@@ -21,9 +21,9 @@ from typing import Any
 from sparkctl import hardware, ssh
 from sparkctl.ansible_bridge import parse_discovered
 from sparkctl.errors import EnvironmentProblem
-from sparkctl.fabric_state import drift
 from sparkctl.model import ClusterPlan
 from sparkctl.node import doctor_facts
+from sparkctl.node.fabric_state import drift
 from sparkctl.parallel import parallel
 from sparkctl.planner import build_plan
 from sparkctl.render import CABLING_PATH, FILES, node_files
@@ -85,7 +85,7 @@ def plan_as_provisioned(settings: ClusterSettings, facts: Mapping[str, Mapping[s
 def _fabric(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
     ports = {i.name: i.port for i in plan.nodes[node].interfaces}
     found = []
-    for d in drift(plan.nodes[node], facts.get("addresses", []), facts.get("routes", [])):
+    for d in drift(plan.nodes[node].to_dict(), facts.get("addresses", []), facts.get("routes", [])):
         if d.check == "carrier":
             fix = f"check the cable in {node}:{ports.get(d.interface, '?')} and its peer (sparkctl verify-link)"
             found.append(Finding(node, f"{d.interface} carrier", d.found, d.expected, fix, False))

@@ -272,8 +272,12 @@ NUMBERS = {
     "sparkctl_min_half_gbps": (0, 1600, 80),
     "sparkctl_min_cable_gbps": (0, 1600, 160),
     "sparkctl_max_loss_percent": (0, 100, 0),
+    "sparkctl_fabric_confirm_seconds": (10, 3600, 60),
+    "sparkctl_fabric_settle_seconds": (1, 600, 15),
+    "sparkctl_fabric_management_timeout": (1, 600, 15),
 }
-"""Verify-link's figures, (lowest, highest, example): checked with the rest so `plan` catches them too."""
+"""Verify-link's and the fabric apply's figures, (lowest, highest, example): checked with the rest so `plan`
+catches them too."""
 
 
 def _ssh_settings(reader: _Reader) -> None:
@@ -333,8 +337,8 @@ def read_settings(inventory: Inventory, topology: str | None = None) -> ClusterS
                          "write [p0] or [p0, p1]")
     bootstrap = first.check("sparkctl_bootstrap_interface", validate.interface_name,
                             first.get("sparkctl_bootstrap_interface", hardware.MANAGEMENT_INTERFACE))
-    if first.get("sparkctl_fabric_backup_dir") is not None:
-        first.check("sparkctl_fabric_backup_dir", validate.backup_dir, first.get("sparkctl_fabric_backup_dir"))
+    if first.get("sparkctl_fabric_state_dir") is not None:
+        first.check("sparkctl_fabric_state_dir", validate.state_dir, first.get("sparkctl_fabric_state_dir"))
     for key, (low, high, example) in NUMBERS.items():
         if first.get(key) is not None:
             first.check(key, validate.number, first.get(key), low, high, example)

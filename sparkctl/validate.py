@@ -27,8 +27,8 @@ _DOTTED_QUAD = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./+-]*$")
 
-BACKUP_DIR_PARENTS = ("/etc/sparkctl/", "/var/lib/sparkctl/")
-"""Directories only sparkctl writes in: a backup directory is emptied and refilled, so it must live there."""
+OWN_DIR_PARENTS = ("/etc/sparkctl/", "/var/lib/sparkctl/")
+"""Directories only sparkctl writes in: a directory whose files sparkctl replaces must live there."""
 
 _repr = reprlib.Repr()
 _repr.maxstring = REPR_LIMIT
@@ -102,19 +102,19 @@ def interface_name(value: Any) -> str:
 
 def absolute_path(value: Any) -> str:
     """An absolute, normalised path of plain characters (no `..`, `//`, spaces or line breaks)."""
-    fix = "write an absolute path such as /var/lib/sparkctl/netplan-previous"
+    fix = "write an absolute path such as /var/lib/sparkctl/fabric"
     if not isinstance(value, str) or not _PATH.match(value) or os.path.normpath(value) != value:
         raise Invalid(f"{short(value)} is not a normalised absolute path", fix)
     return value
 
 
-def backup_dir(value: Any) -> str:
-    """A directory sparkctl alone owns: it is emptied before every backup, so `/etc/netplan` or `/` must
-    never be one."""
+def state_dir(value: Any) -> str:
+    """A directory sparkctl alone owns: its files (a node's known-good config) are replaced as sparkctl sees
+    fit, so `/etc/netplan` or `/` must never be one."""
     path = absolute_path(value)
-    if not any(path.startswith(parent) for parent in BACKUP_DIR_PARENTS):
-        raise Invalid(f"{path} is not a directory of sparkctl's own (it is emptied before each backup)",
-                      f"use a directory under {' or '.join(BACKUP_DIR_PARENTS)}, e.g. /etc/sparkctl/netplan-previous")
+    if not any(path.startswith(parent) for parent in OWN_DIR_PARENTS):
+        raise Invalid(f"{path} is not a directory of sparkctl's own (sparkctl replaces the files in it)",
+                      f"use a directory under {' or '.join(OWN_DIR_PARENTS)}, e.g. /var/lib/sparkctl/fabric")
     return path
 
 

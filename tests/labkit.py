@@ -160,9 +160,10 @@ class Lab:
         return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
 
     def playbook(self, *args: str, extravars: dict[str, Any] | None = None,
-                 playbook: str = "playbooks/site.yml") -> subprocess.CompletedProcess[str]:
-        """Plain ansible-playbook, as a user runs it from the repository (ansible.cfg of the checkout)."""
-        argv = [ANSIBLE_PLAYBOOK, "-i", str(self.inventory), str(REPO / playbook), *args]
+                 playbook: str = "playbooks/site.yml", inventory: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Plain ansible-playbook, as a user runs it from the repository (ansible.cfg of the checkout), on the
+        lab's inventory or on `inventory` (a changed copy of it)."""
+        argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory or self.inventory), str(REPO / playbook), *args]
         if extravars:
             argv += ["-e", json.dumps(extravars)]
         env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}

@@ -5,7 +5,10 @@ Each step checks the nodes themselves against the plan for the cabling the lab r
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +140,63 @@ def test_a_change_that_breaks_peer_reachability_is_rolled_back(direct_lab: Lab) 
     assert recap(result.stdout)["spark1"]["failed"] == 1
     assert {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")} == before
     assert_fabric_as_planned(direct_lab, cluster)  # the old addresses are back and the peers answer again
+
+
+def inventory_claiming_management(lab: Lab, directory: Path) -> Path:
+    """A copy of the lab's inventory that puts the first fabric link (spark1 .1, spark2 .2 in a /30) inside the
+    lab's management /24, where the controller is .1, while telling the planner the management network is
+    only the nodes' /29: the mistake a user makes who sets sparkctl_management_network too narrow."""
+    inventory = directory / "inventory"
+    shutil.copytree(lab.inventory, inventory)
+    first = lab.expected().plan.nodes["spark1"].interfaces[0].name  # a direct cable: the same netdev both ends
+    prefix = lab.state.nodes["spark1"].mgmt_address.rsplit(".", 1)[0]
+    with (inventory / "group_vars" / "sparks.yml").open("a", encoding="utf-8") as out:
+        out.write(f"sparkctl_management_network: {prefix}.8/29\n")
+    (inventory / "host_vars").mkdir(exist_ok=True)
+    for host, number in (("spark1", 1), ("spark2", 2)):
+        (inventory / "host_vars" / f"{host}.yml").write_text(
+            json.dumps({"sparkctl_fabric_addresses": {first: f"{prefix}.{number}/30"}}), encoding="utf-8")
+    return inventory
+
+
+def test_a_fabric_subnet_on_the_management_network_is_refused_by_the_node(direct_lab: Lab, tmp_path: Path) -> None:
+    """The planner trusts sparkctl_management_network; the node sees its real management /24 and the
+    controller's SSH session, refuses, and changes nothing."""
+    before = {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")}
+    result = direct_lab.playbook(playbook="playbooks/fabric.yml",
+                                 inventory=inventory_claiming_management(direct_lab, tmp_path))
+    assert result.returncode != 0
+    output = flat(result.stdout)
+    prefix = direct_lab.state.nodes["spark1"].mgmt_address.rsplit(".", 1)[0]
+    assert f"/30 overlaps {prefix}.0/24, the management network on enP7s7" in output, output[-3000:]
+    assert f"contains {prefix}.1, which reaches this node over SSH" in output
+    assert "Nothing was changed" in output
+    assert {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")} == before
+    assert_fabric_as_planned(direct_lab)
+
+
+def test_an_apply_that_cuts_management_is_undone_by_the_node_itself(direct_lab: Lab, tmp_path: Path) -> None:
+    """With the node's guard off, the apply takes the controller's address onto the fabric: both nodes
+    lose management, the session breaks off, and nothing from the controller can undo it. Each node's
+    timer restores its last known-good drop-in within the confirmation window, and the run says so."""
+    before = {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")}
+    cluster = direct_lab.expected()
+    result = direct_lab.playbook(
+        playbook="playbooks/fabric.yml", inventory=inventory_claiming_management(direct_lab, tmp_path),
+        extravars={"sparkctl_fabric_management_guard": False, "sparkctl_fabric_confirm_seconds": 10,
+                   "sparkctl_fabric_settle_seconds": 4},
+    )
+    assert result.returncode != 0
+    output = flat(result.stdout)
+    for node in ("spark1", "spark2"):
+        address = direct_lab.state.nodes[node].mgmt_address
+        assert f"{node}: the fabric apply cut the node off its management address" in output, output[-4000:]
+        assert f"The node still answers on its management address {address}" in output
+        record = json.loads(direct_lab.sh(node, "cat", "/var/lib/sparkctl/fabric/last-rollback.json").stdout)
+        assert record["by"] == "node" and record["error"] is None
+        assert 10 <= record["at"] - record["armed_at"] < 20, record
+        assert direct_lab.sh(node, "test", "-e", "/var/lib/sparkctl/fabric/pending.json", check=False).returncode == 1
+    assert ("The node restored the last known-good fabric config (/etc/netplan/60-sparkctl-fabric.yaml) and "
+            "applied it again by itself") in output
+    assert {node: direct_lab.sh(node, "cat", NETPLAN).stdout for node in ("spark1", "spark2")} == before
+    assert_fabric_as_planned(direct_lab, cluster)

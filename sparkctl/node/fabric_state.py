@@ -1,18 +1,20 @@
 """Does a node's live fabric match its plan: the differences, one per fact, from `ip -json` output.
 
-Reads what `ip -json address show` and `ip -json -4 route show` print and the node's plan; returns
+Reads what `ip -json address show` and `ip -json -4 route show` print and the node's plan (in the
+form the planner hands to plays, `NodePlan.to_dict()`); returns
 each difference with what is and what should be: an interface missing, down or without carrier, its
 MTU, an address missing or unplanned, a bond member not enslaved, a planned route absent. A link that
 is down or has no carrier is one finding: the addresses and routes it lost with it are not listed.
+
+It runs on the nodes (the fabric module decides from it whether to apply and when an apply has
+settled) and on the controller (`sparkctl doctor`): one answer to "does the fabric match the plan".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from sparkctl.model import NodePlan
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,13 @@ class Drift:
         return f"{self.interface}: {self.check} is {self.found}, planned {self.expected}"
 
 
-def drift(plan: NodePlan, links: Sequence[dict[str, Any]], routes: Sequence[dict[str, Any]]) -> list[Drift]:
+def drift(plan: Mapping[str, Any], links: Sequence[Mapping[str, Any]],
+          routes: Sequence[Mapping[str, Any]]) -> list[Drift]:
     """Every way the live links and routes differ from `plan`; [] when the fabric is as planned."""
     by_name = {link.get("ifname"): link for link in links}
     found: list[Drift] = []
     down: set[str] = set()
-    wanted = [(i.name, i.mtu, [str(a) for a in i.addresses]) for i in plan.interfaces]
-    wanted += [(b.name, b.mtu, [str(a) for a in b.addresses]) for b in plan.bonds]
+    wanted = [(i["name"], i["mtu"], list(i["addresses"])) for i in [*plan["interfaces"], *plan["bonds"]]]
     for name, mtu, addresses in wanted:
         live = by_name.get(name)
         if live is None:
@@ -56,15 +58,15 @@ def drift(plan: NodePlan, links: Sequence[dict[str, Any]], routes: Sequence[dict
         for address in have:
             if address not in addresses:
                 found.append(Drift(name, "address", address, "not planned"))
-    for bond in plan.bonds:
-        for member in bond.members:
+    for bond in plan["bonds"]:
+        for member in bond["members"]:
             master = by_name.get(member, {}).get("master")
-            if master != bond.name:
-                found.append(Drift(member, "bond", f"enslaved to {master or 'nothing'}", f"member of {bond.name}"))
-    for route in plan.routes:
-        if route.interface in down:
+            if master != bond["name"]:
+                found.append(Drift(member, "bond", f"enslaved to {master or 'nothing'}", f"member of {bond['name']}"))
+    for route in plan["routes"]:
+        if route["interface"] in down:
             continue
-        if not any(r.get("dst") == str(route.to) and r.get("gateway") == route.via and r.get("dev") == route.interface
+        if not any(r.get("dst") == route["to"] and r.get("gateway") == route["via"] and r.get("dev") == route["interface"]
                    for r in routes):
-            found.append(Drift(route.interface, f"route to {route.to}", "absent", f"via {route.via}"))
+            found.append(Drift(route["interface"], f"route to {route['to']}", "absent", f"via {route['via']}"))
     return found

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+"""Ansible module `sparkctl_fabric`: bring a node's fabric to its plan, with a rollback the node arms itself.
+
+The logic lives in `sparkctl.node.fabric` (shipped as module_utils); this file only maps Ansible
+parameters and results onto it.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sparkctl_fabric
+author: sparkctl
+short_description: Apply, confirm or restore a node's sparkctl fabric config, the way netplan try does
+description:
+  - O(state=applied) reads the node's netplan files and live links and refuses, changing nothing, a planned
+    device the node lacks, another netplan file that configures a fabric device, a drop-in netplan rejects, a
+    bond without a bonding driver, or a planned subnet or route that overlaps the node's management networks or
+    contains the address of an SSH session that reached it over management. When the drop-in or the live state
+    differs from the plan, it arms a systemd timer that restores the last known-good config unless confirmed
+    within O(confirm_window) seconds, installs the drop-in, applies it to the fabric devices only and waits
+    until the live fabric matches the plan. If that fails it restores the last known-good config at once.
+    It also makes systemd-networkd run and NetworkManager leave the fabric devices alone.
+  - O(state=confirmed) pings every fabric target with full-MTU frames that may not fragment; when all answer,
+    the config becomes the known-good one and the timer stops; when one does not, the known-good config is
+    restored at once. Devices the fabric no longer uses are given back to NetworkManager.
+  - O(state=restored) restores the known-good config if an apply is still pending, or reports that the node
+    restored it by itself.
+options:
+  state:
+    description: Which step to run.
+    type: str
+    choices: [applied, confirmed, restored]
+    required: true
+  plan:
+    description: The node's plan as the C(sparkctl_plan) lookup returns it (files, interfaces, bonds, routes,
+      management, ping_targets, cabling_source, cables).
+    type: dict
+    required: true
+  armed_at:
+    description: The C(armed_at) the applied step returned, for the confirmed and restored steps.
+    type: float
+  settle_timeout:
+    description: Seconds the live fabric may take to match the plan, and each ping to be answered.
+    type: float
+    default: 15
+  confirm_window:
+    description: Seconds the node waits for the confirmation before it restores the known-good config itself.
+    type: float
+    default: 60
+  apply_method:
+    description: C(networkctl) applies to the fabric devices only; C(netplan_apply) runs C(netplan apply).
+    type: str
+    choices: [networkctl, netplan_apply]
+    default: networkctl
+  guard_management:
+    description: Refuse planned subnets that overlap management (see above).
+    type: bool
+    default: true
+  management_port:
+    description: The SSH port whose sessions count as management.
+    type: int
+    default: 22
+  verify_peers:
+    description: Ping the fabric targets before confirming.
+    type: bool
+    default: true
+  verify_storage:
+    description: Ping the storage targets too.
+    type: bool
+    default: true
+  state_dir:
+    description: Where the node keeps its known-good config and the pending apply (root only).
+    type: path
+    default: /var/lib/sparkctl/fabric
+"""
+
+EXAMPLES = r"""
+- name: Apply the fabric
+  sparkctl_fabric:
+    state: applied
+    plan: "{{ plan }}"
+  register: applied
+
+- name: Confirm it
+  sparkctl_fabric:
+    state: confirmed
+    plan: "{{ plan }}"
+    armed_at: "{{ applied.armed_at }}"
+"""
+
+RETURN = r"""
+reasons:
+  description: (applied) Why the fabric was applied; empty when it matched the plan.
+  type: list
+  elements: str
+  returned: when state is applied
+armed_at:
+  description: (applied) When the rollback was armed (seconds since the epoch); null when nothing was applied.
+  type: float
+  returned: when state is applied
+answered:
+  description: (confirmed) How many fabric targets answered.
+  type: int
+  returned: when state is confirmed
+by:
+  description: (restored) Who restored the known-good config, C(controller) or C(node); null if nobody did.
+  type: str
+  returned: when state is restored
+message:
+  description: (restored) What happened, in one sentence.
+  type: str
+  returned: when state is restored
+"""
+
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkctl_node.fabric import Fabric, FabricError, Settings
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["applied", "confirmed", "restored"], "required": True},
+            "plan": {"type": "dict", "required": True},
+            "armed_at": {"type": "float"},
+            "settle_timeout": {"type": "float", "default": 15.0},
+            "confirm_window": {"type": "float", "default": 60.0},
+            "apply_method": {"type": "str", "choices": ["networkctl", "netplan_apply"], "default": "networkctl"},
+            "guard_management": {"type": "bool", "default": True},
+            "management_port": {"type": "int", "default": 22},
+            "verify_peers": {"type": "bool", "default": True},
+            "verify_storage": {"type": "bool", "default": True},
+            "state_dir": {"type": "path", "default": "/var/lib/sparkctl/fabric"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        rc, out, err = module.run_command(argv)
+        return int(rc), str(out), str(err)
+
+    settings = Settings(
+        settle_timeout=params["settle_timeout"], confirm_window=params["confirm_window"],
+        method=params["apply_method"], guard_management=params["guard_management"],
+        management_port=params["management_port"], verify_peers=params["verify_peers"],
+        verify_storage=params["verify_storage"], state_dir=Path(params["state_dir"]),
+    )
+    fabric = Fabric(run, params["plan"], settings)
+    try:
+        if params["state"] == "applied":
+            result = fabric.applied(module.check_mode)
+        elif params["state"] == "confirmed":
+            result = fabric.confirmed(params["armed_at"], module.check_mode)
+        else:
+            result = fabric.restored(params["armed_at"], module.check_mode)
+    except FabricError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
