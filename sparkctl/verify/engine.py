@@ -16,12 +16,12 @@ from sparkctl import hardware, ssh
 from sparkctl.ansible_bridge import parse_discovered
 from sparkctl.errors import InputError
 from sparkctl.model import Cable, ClusterPlan, Endpoint, Link
+from sparkctl.node.node_facts import CABLING_RECORD
 from sparkctl.parallel import parallel
 from sparkctl.planner import build_plan
 from sparkctl.settings import ClusterSettings
 from sparkctl.verify import probes, rdma
 from sparkctl.verify.expectations import Expectations
-from sparkctl.verify.node_facts import CABLING_RECORD
 from sparkctl.verify.parse_ethtool import parse_ethtool, parse_ethtool_module
 from sparkctl.verify.parse_iperf import IperfResult
 from sparkctl.verify.parse_pcie import parse_pcie_sysfs

@@ -24,7 +24,8 @@ from sparkctl.verify.parse_iperf import IperfResult, parse_iperf3_json
 from sparkctl.verify.parse_peer import PeerProbeReport, parse_peer_probe
 from sparkctl.verify.parse_ping import PingResult, parse_ping
 
-HERE = Path(__file__).resolve().parent
+NODE_CODE = Path(__file__).resolve().parent.parent / "node"
+"""The stdlib scripts shipped to a node on stdin: the on-node code of sparkctl lives in sparkctl/node."""
 IPERF_BASE_PORT = 5301
 SERVER_READY_TIMEOUT_S = 10.0
 
@@ -32,7 +33,7 @@ SERVER_READY_TIMEOUT_S = 10.0
 
 @cache
 def _script(name: str) -> str:
-    return (HERE / name).read_text(encoding="utf-8")
+    return (NODE_CODE / name).read_text(encoding="utf-8")
 
 
 def _json(target: ssh.SSHTarget, result: subprocess.CompletedProcess[str], what: str) -> dict[str, Any]:

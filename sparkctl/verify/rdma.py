@@ -40,7 +40,8 @@ from sparkctl.verify.parse_perftest import PerftestResult, parse_perftest
 from sparkctl.verify.parsing import ParseError
 from sparkctl.verify.verdicts import RDMA_MIN_GBPS, Check, judge_nccl, judge_rdma, nccl_minimum
 
-HERE = Path(__file__).resolve().parent
+NODE_CODE = Path(__file__).resolve().parent.parent / "node"
+"""The stdlib scripts shipped to a node on stdin: the on-node code of sparkctl lives in sparkctl/node."""
 CLUSTER = "cluster"
 """The `link` of the NCCL check: it measures every node at once, not one link."""
 
@@ -116,7 +117,7 @@ class _Half:
 
 @cache
 def _script(name: str) -> str:
-    return (HERE / name).read_text(encoding="utf-8")
+    return (NODE_CODE / name).read_text(encoding="utf-8")
 
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from sparkctl.cluster import load_cluster
 from sparkctl.errors import InputError
+from sparkctl.node.node_facts import main as node_facts_main
 from sparkctl.verify.engine import Report, select_links
-from sparkctl.verify.node_facts import main as node_facts_main
 from sparkctl.verify.verdicts import Check
 from tests.unit.conftest import InventoryWriter
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sparkctl.verify import peer_probe
+from sparkctl.node import peer_probe
 from sparkctl.verify.parse_peer import parse_peer_probe
 
 pytestmark = pytest.mark.lab

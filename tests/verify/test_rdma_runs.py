@@ -31,7 +31,8 @@ import yaml
 from sparkctl import hardware, ssh
 from sparkctl.cluster import load_cluster
 from sparkctl.model import ClusterPlan
-from sparkctl.verify import gid_index, rdma
+from sparkctl.node import gid_index
+from sparkctl.verify import rdma
 from sparkctl.verify.verdicts import SKIPPED, Check
 
 Read = Callable[[str], str]

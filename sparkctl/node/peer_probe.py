@@ -33,6 +33,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,14 +48,15 @@ IFF_UP = 0x1
 PACKET_OUTGOING = 4
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    node, _, announced_iface = args.announce.partition(":")
+def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25,
+          bring_up: bool = False) -> dict[str, Any]:
+    """Probe one interface: the report of every identity heard (`error` set when the probe could not run)."""
+    node, _, announced_iface = announce.partition(":")
     report: dict[str, Any] = {
         "probe": MAGIC,
         "version": VERSION,
-        "iface": args.iface,
-        "announce": args.announce,
+        "iface": iface,
+        "announce": announce,
         "mac": None,
         "sent": 0,
         "heard": [],
@@ -62,33 +64,54 @@ def main(argv: list[str] | None = None) -> int:
         "brought_up": False,
         "error": None,
     }
-    if not Path(f"/sys/class/net/{args.iface}").exists():
-        report["error"] = f"{args.iface}: no such interface"
-        print(json.dumps(report, sort_keys=True))
-        return 1
+    if not Path(f"/sys/class/net/{iface}").exists():
+        report["error"] = f"{iface}: no such interface"
+        return report
     try:
-        report["mac"] = _mac(args.iface)
+        report["mac"] = _mac(iface)
         # Protocol 0 receives nothing until bind() names interface and ethertype: a socket opened with
         # the ethertype would queue frames from every interface in between, and probes running at once
         # on a node's other ports would be heard here.
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
-            sock.bind((args.iface, ETHERTYPE))
-            if args.bring_up and not _is_up(sock, args.iface):
-                _set_up(sock, args.iface, True)
+            sock.bind((iface, ETHERTYPE))
+            if bring_up and not _is_up(sock, iface):
+                _set_up(sock, iface, True)
                 report["brought_up"] = True
             try:
                 identity = {"magic": MAGIC, "v": VERSION, "node": node, "iface": announced_iface,
                             "mac": report["mac"], "run": os.urandom(8).hex()}
-                _exchange(sock, report, identity, args.listen, args.interval)
+                _exchange(sock, report, identity, listen, interval)
             finally:
                 if report["brought_up"]:
-                    _set_up(sock, args.iface, False)
+                    _set_up(sock, iface, False)
     except OSError as exc:
-        report["error"] = f"{args.iface}: {exc.strerror or exc}"
+        report["error"] = f"{iface}: {exc.strerror or exc}"
         if exc.errno == errno.ENETDOWN:
             report["error"] += " (the interface is down: rerun with --bring-up)"
         elif exc.errno == errno.EPERM:
             report["error"] += " (raw sockets need root or CAP_NET_RAW)"
+    return report
+
+
+def probe_all(node: str, interfaces: list[str], listen: float) -> list[dict[str, Any]]:
+    """Probe every interface at once (the windows of all probes on all nodes must overlap), each brought up
+    for its run if it is down; reports in the order of `interfaces`."""
+    reports: list[dict[str, Any]] = [{} for _ in interfaces]
+
+    def run(index: int) -> None:
+        reports[index] = probe(interfaces[index], f"{node}:{interfaces[index]}", listen, bring_up=True)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(interfaces))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    report = probe(args.iface, args.announce, args.listen, args.interval, args.bring_up)
     print(json.dumps(report, sort_keys=True))
     return 1 if report["error"] else 0
 

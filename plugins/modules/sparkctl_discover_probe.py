@@ -1,0 +1,69 @@
+#!/usr/bin/python
+"""Ansible module `sparkctl_discover_probe`: learn who is on the other end of each fabric cable.
+
+The logic lives in `sparkctl.node.peer_probe` (shipped as module_utils); this file only maps Ansible
+parameters and results onto it.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sparkctl_discover_probe
+author: sparkctl
+short_description: Probe fabric netdevs with raw Ethernet frames to find the far end of each cable
+description:
+  - On every netdev of O(interfaces) at once, broadcasts frames of the local experimental ethertype 0x88B5
+    naming O(node) and the netdev, and listens for O(listen_seconds) for the frames of the other Sparks, which
+    probe at the same time. No address is needed. A netdev that is down is brought up for the run and put back
+    down afterwards, so the module changes nothing.
+options:
+  node:
+    description: The name this node announces (its inventory name).
+    type: str
+    required: true
+  interfaces:
+    description: The netdevs to probe.
+    type: list
+    elements: str
+    required: true
+  listen_seconds:
+    description: How long each probe sends and listens.
+    type: float
+    default: 3.0
+"""
+
+EXAMPLES = r"""
+- name: Probe
+  sparkctl_discover_probe:
+    node: "{{ inventory_hostname }}"
+    interfaces: [enp1s0f0np0, enP2p1s0f0np0]
+"""
+
+RETURN = r"""
+reports:
+  description: One report per netdev, with C(iface), C(heard) (each C(node), C(iface), C(mac), C(frames)),
+    C(own_node) (frames from this node's other netdevs) and C(error) (null unless the probe could not run).
+  type: list
+  elements: dict
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkctl_node.peer_probe import probe_all
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "node": {"type": "str", "required": True},
+            "interfaces": {"type": "list", "elements": "str", "required": True},
+            "listen_seconds": {"type": "float", "default": 3.0},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    module.exit_json(changed=False, reports=probe_all(params["node"], params["interfaces"], params["listen_seconds"]))
+
+
+if __name__ == "__main__":
+    main()
