@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sparkctl.mesh_key import PublicKey
 from sparkctl.provisioning import runner
 from sparkctl.provisioning.events import Event, HostResult
 from tests.labkit import SPARKCTL, Lab, running_lab
@@ -138,6 +139,25 @@ def test_check_mode_says_what_would_happen_and_changes_nothing(lab: Lab) -> None
     said = flat(result.stderr)
     assert "Would make a new cluster key on spark1" in said and "check mode: nothing changed" in said
     assert {node: (public_blob(lab, node), authorized(lab, node)) for node in NODES} == before
+
+
+def test_plain_ansible_playbook_rotates_the_same_way_and_refuses_a_partial_run(lab: Lab) -> None:
+    current = public_blob(lab, "spark1")
+    rotate = {"sparkctl_ssh_mesh_rotate": True}
+    partial = lab.playbook("--limit", "spark1", playbook="playbooks/ssh_mesh.yml", extravars=rotate)
+    assert partial.returncode != 0
+    assert "this run leaves out spark2 (--limit?)" in flat(partial.stdout), partial.stdout[-3000:]
+    assert [public_blob(lab, node) for node in NODES] == [current, current]
+
+    result = lab.playbook(playbook="playbooks/ssh_mesh.yml", extravars=rotate)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "PRIVATE KEY" not in result.stdout + result.stderr
+    new_blob = public_blob(lab, "spark1")
+    assert new_blob != current and public_blob(lab, "spark2") == new_blob
+    assert f"was replaced by {PublicKey.parse(f'ssh-ed25519 {new_blob}').fingerprint}" in flat(result.stdout)
+    for node in NODES:
+        assert not [line for line in authorized(lab, node) if current in line]
+        assert by_name(lab, node) == other(node)
 
 
 def test_a_node_that_cannot_take_the_new_key_stops_the_rotation_and_the_old_key_stays(lab: Lab) -> None:
