@@ -7,7 +7,6 @@ order, so both front doors feed `build_plan` identical settings.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -135,28 +134,6 @@ def cluster_addresses(settings: ClusterSettings, plan: ClusterPlan) -> list[str]
         for addresses in [*(i.addresses for i in node.interfaces), *(b.addresses for b in node.bonds)]:
             found.update((str(address.ip), None) for address in addresses)
     return list(found)
-
-
-_PUBLIC_KEY = re.compile(r"^(?P<type>(ssh|ecdsa-sha2|sk)-[A-Za-z0-9@.-]+) (?P<blob>[A-Za-z0-9+/]+={0,3})(?: .*)?$")
-MESH_KEY_COMMENT = "sparkctl cluster key"
-
-
-def mesh_authorization(public_key: str, sources: Sequence[str]) -> dict[str, str]:
-    """The authorized_keys line of the cluster key, usable only from `sources` (sshd's `from=`).
-
-    Returns the `line` to have in authorized_keys and `stale`, a regular expression matching every
-    other line of the same key (an older, unrestricted or differently restricted one) to remove.
-    """
-    match = _PUBLIC_KEY.match(public_key.strip())
-    if match is None or "\n" in public_key.strip():
-        raise InputError("is not one OpenSSH public key line", key="cluster public key",
-                         fix="remove the cluster key files from ~/.ssh on the nodes and provision again")
-    if not sources:
-        raise InputError("the cluster has no addresses to allow the key from", key="sparks",
-                         fix="give every Spark its ansible_host")
-    line = f'from="{",".join(sources)}" {match["type"]} {match["blob"]} {MESH_KEY_COMMENT}'
-    stale = f"^(?!{re.escape(line)}$).*(^|\\s){re.escape(match['blob'])}(\\s|$)"
-    return {"line": line, "stale": stale}
 
 
 def node_view(plan: ClusterPlan, node: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ COMMANDS = {
     "verify-link": ("sparkctl.commands.verify", "verify_link", "Prove cabling, MTU and bandwidth of every link."),
     "deploy": ("sparkctl.commands.deploy", "deploy", "Run the inventory's services (vLLM, Ollama, TTS) on the Sparks."),
     "status": ("sparkctl.commands.deploy", "status", "Every service on every Spark: state, health, URL."),
+    "keys": ("sparkctl.commands.keys", "keys", "Rotate the cluster SSH key the Sparks reach each other with."),
     "doctor": ("sparkctl.commands.doctor", "doctor", "What drifted since provisioning, on every Spark, with fixes."),
     "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + systemd-nspawn)."),
 }

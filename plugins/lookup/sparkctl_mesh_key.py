@@ -2,6 +2,7 @@
 
 The addresses come from the sparkctl planner (management addresses, resolved, and every fabric
 address it plans), so the `from=` list is computed in Python from the same plan the fabric gets.
+The lines themselves come from sparkctl/mesh_key.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ description:
   - Plans the cluster from the hosts of group C(sparks) and returns the line that authorizes O(public_key)
     only from the management and fabric addresses of those hosts, with a regular expression matching any
     other line of the same key (to remove).
+  - With O(retired) (a key rotation), also a regular expression matching every line to remove once the key
+    is proven and in use - the retired keys' lines and any other line sparkctl wrote for a cluster key.
 options:
   public_key:
     description: The cluster public key (one OpenSSH public key line).
@@ -27,12 +30,20 @@ options:
     type: list
     elements: str
     default: []
+  retired:
+    description: Public keys this key replaces (a rotation); their lines are matched by C(retired).
+    type: list
+    elements: str
+    default: []
 """
 
 RETURN = r"""
 _raw:
-  description: One dict with C(line) (the authorized_keys line), C(stale) (a regexp of the key's other lines)
-    and C(sources) (the addresses of the from= list).
+  description: One dict with C(line) (the authorized_keys line), C(stale) (a regexp of the key's other lines),
+    C(every) (a regexp of every line of the key, to withdraw it),
+    C(retired) (a regexp of the lines a rotation removes at its end), C(fingerprint) (SHA256, as ssh-keygen -l
+    prints it), C(sources) (the addresses of the from= list) and C(peers) (every Spark's C(name), C(address)
+    and C(port), to SSH to).
   type: list
   elements: dict
 """
@@ -44,18 +55,14 @@ from ansible.plugins.lookup import LookupBase
 
 
 class LookupModule(LookupBase):
-    """Returns `[{line, stale, sources}]`."""
+    """Returns `[{line, stale, every, retired, fingerprint, sources, peers}]`."""
 
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
         self.set_options(var_options=variables, direct=kwargs)
         try:
-            from sparkctl.ansible_bridge import (
-                cluster_addresses,
-                mesh_authorization,
-                parse_discovered,
-                settings_from_hostvars,
-            )
+            from sparkctl.ansible_bridge import cluster_addresses, parse_discovered, settings_from_hostvars
             from sparkctl.errors import SparkctlError
+            from sparkctl.mesh_key import PublicKey, every_line, mesh_authorization, retired_lines, ssh_peers
             from sparkctl.planner import build_plan
         except ImportError as exc:
             raise AnsibleError(
@@ -73,6 +80,11 @@ class LookupModule(LookupBase):
             names = [node.name for node in settings.nodes]
             plan = build_plan(settings, parse_discovered(self.get_option("discovered"), names) or None)
             sources = cluster_addresses(settings, plan)
-            return [{**mesh_authorization(str(self.get_option("public_key")), sources), "sources": sources}]
+            public_key = str(self.get_option("public_key"))
+            authorization = mesh_authorization(public_key, sources)
+            return [{**authorization, "sources": sources, "every": every_line(public_key),
+                     "retired": retired_lines(authorization["line"], list(self.get_option("retired"))),
+                     "fingerprint": PublicKey.parse(public_key).fingerprint,
+                     "peers": ssh_peers(settings.nodes, hostvars)}]
         except SparkctlError as exc:
             raise AnsibleError(f"sparkctl: {exc}") from None

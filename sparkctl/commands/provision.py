@@ -18,6 +18,7 @@ from sparkctl.cabling import CablingUnknown
 from sparkctl.cluster import load_cluster
 from sparkctl.commands.options import inventory_option, topology_option
 from sparkctl.inventory import load_inventory
+from sparkctl.mesh_key import refuse_rotation_in_inventory
 
 
 @click.command()
@@ -29,6 +30,7 @@ from sparkctl.inventory import load_inventory
 def provision(inventory: Path, topology: str | None, limit: str | None, check: bool) -> None:
     """Configure the fabric of every Spark in the inventory with Ansible (playbooks/site.yml)."""
     loaded = load_inventory(inventory)
+    refuse_rotation_in_inventory(loaded)  # a rotation is `sparkctl keys rotate`, one run, never every provision
     try:  # bad input stops here, before any node is touched
         hosts = list(load_cluster(inventory, topology).plan.nodes)
     except CablingUnknown:  # every setting checked; the play discovers the cables, then plans

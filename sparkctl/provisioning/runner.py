@@ -26,15 +26,18 @@ from sparkctl.provisioning.events import Event, HostResult, Recap, parse_event
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
 SERVICES_PLAYBOOK = REPO_ROOT / "playbooks" / "services.yml"
+SSH_MESH_PLAYBOOK = REPO_ROOT / "playbooks" / "ssh_mesh.yml"
 ANSIBLE_CONFIG = REPO_ROOT / "ansible.cfg"
 _OUTPUT_TAIL_LINES = 15
 
 
 class ProvisionVars(TypedDict, total=False):
-    """The extra variables `sparkctl provision` and `deploy` pass; each overrides the inventory for the run."""
+    """The extra variables `sparkctl provision`, `deploy` and `keys rotate` pass; each overrides the inventory
+    for the run."""
 
     sparkctl_topology: str
     sparkctl_services_only: list[str]
+    sparkctl_ssh_mesh_rotate: bool
 
 
 @dataclass(frozen=True)

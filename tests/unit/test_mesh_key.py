@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sparkctl.ansible_bridge import cluster_addresses, mesh_authorization
+from sparkctl.ansible_bridge import cluster_addresses
 from sparkctl.cluster import load_cluster
 from sparkctl.errors import InputError
+from sparkctl.mesh_key import PublicKey, every_line, mesh_authorization, retired_lines
 from tests.unit.conftest import InventoryWriter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def test_a_public_key_that_is_not_one_key_line_is_refused(key: str) -> None:
 
 
 def test_the_lookup_gives_ansible_the_same_line(write_inventory: InventoryWriter, tmp_path: Path) -> None:
-    inv = write_inventory(3, sparkctl_topology="ring")
+    inv = write_inventory(3, host_vars={"spark3": {"ansible_port": 2222}}, sparkctl_topology="ring")
     playbook = tmp_path / "show.yml"
     playbook.write_text(
         "- hosts: spark1\n  gather_facts: false\n  connection: local\n"
@@ -73,4 +74,10 @@ def test_the_lookup_gives_ansible_the_same_line(write_inventory: InventoryWriter
     got = json.loads((tmp_path / "out.json").read_text())
     cluster = load_cluster(inv)
     sources = cluster_addresses(cluster.settings, cluster.plan)
-    assert got == {**mesh_authorization(KEY, sources), "sources": sources}
+    authorization = mesh_authorization(KEY, sources)
+    assert got == {**authorization, "sources": sources, "every": every_line(KEY),
+                   "retired": retired_lines(authorization["line"], []),
+                   "fingerprint": PublicKey.parse(KEY).fingerprint,
+                   "peers": [{"name": "spark1", "address": "192.168.1.101", "port": 22},
+                             {"name": "spark2", "address": "192.168.1.102", "port": 22},
+                             {"name": "spark3", "address": "192.168.1.103", "port": 2222}]}
