@@ -20,6 +20,7 @@ COMMANDS = {
     "deploy": ("sparkctl.commands.deploy", "deploy", "Run the inventory's services (vLLM, Ollama, TTS) on the Sparks."),
     "status": ("sparkctl.commands.deploy", "status", "Every service on every Spark: state, health, URL."),
     "doctor": ("sparkctl.commands.doctor", "doctor", "What drifted since provisioning, on every Spark, with fixes."),
+    "advise": ("sparkctl.commands.advise", "advise", "Which layout (single, TP, PP, replicas) serves a model fastest."),
     "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + systemd-nspawn)."),
 }
 
