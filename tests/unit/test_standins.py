@@ -131,7 +131,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def vllm_url() -> Iterator[str]:
-    engine = vllm_server.Engine(["gemma"], max_model_len=256, token_seconds=0)
+    engine = vllm_server.Engine(["gemma"], max_model_len=256, pace=0)
     with serving(vllm_server.make_server("127.0.0.1", 0, engine)) as url:
         yield url
 
