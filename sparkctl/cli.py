@@ -21,6 +21,7 @@ COMMANDS = {
     "status": ("sparkctl.commands.deploy", "status", "Every service on every Spark: state, health, URL."),
     "doctor": ("sparkctl.commands.doctor", "doctor", "What drifted since provisioning, on every Spark, with fixes."),
     "advise": ("sparkctl.commands.advise", "advise", "Which layout (single, TP, PP, replicas) serves a model fastest."),
+    "bench": ("sparkctl.commands.bench", "bench", "Measure a deployed service: sparkctl bench serve."),
     "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + systemd-nspawn)."),
 }
 
