@@ -250,18 +250,27 @@ class OpenAIError(Exception):
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.status}}
 
 
+def _token_ids(items: list[Any]) -> bool:
+    """A list of token ids as vLLM's CompletionRequest takes them: integers >= 0 (a negative one is a 400)."""
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in items):
+        return False
+    if any(t < 0 for t in items):
+        raise OpenAIError(400, "prompt: token ids must be greater than or equal to 0", "BadRequestError", "prompt")
+    return True
+
+
 def prompts_of(prompt: object) -> list[int]:
     """Token counts of a completions `prompt`: a string, a list of token ids, or a batch of either."""
     if isinstance(prompt, str):
         return [count_tokens(prompt)]
     if isinstance(prompt, list) and prompt:
-        if all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
+        if _token_ids(prompt):
             return [len(prompt)]
         counts: list[int] = []
         for item in prompt:
             if isinstance(item, str):
                 counts.append(count_tokens(item))
-            elif isinstance(item, list) and item and all(isinstance(t, int) for t in item):
+            elif isinstance(item, list) and item and _token_ids(item):
                 counts.append(len(item))
             else:
                 raise OpenAIError(400, "prompt must be a string, a list of token ids, or a list of those",
@@ -389,6 +398,9 @@ def openai_generate(
     """
     pace = pace if isinstance(pace, Pace) else Pace(pace)
     created = int(time.time())
+    if body.get("stream_options") is not None and not body.get("stream"):
+        raise OpenAIError(400, "Stream options can only be defined when `stream=True`.", "BadRequestError",
+                          "stream_options")
     if chat:
         counts = [chat_prompt_tokens(body.get("messages"))]
     else:
