@@ -125,7 +125,8 @@ def serve(inventory: Path, name: str, workload: str, input_len: int | None, outp
         out.mkdir(parents=True, exist_ok=True)
         stem = out / f"bench-serve-{name}-{report['date']}"
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        stem.with_suffix(".html").write_text(chart.render(f"{name} ({model}) at {url}", results), encoding="utf-8")
+        title = f"{name} at {url}" if model == name else f"{name} ({model}) at {url}"
+        stem.with_suffix(".html").write_text(chart.render(title, results), encoding="utf-8")
         click.echo(f"wrote {stem}.json and {stem}.html", err=True)
     if as_json:
         click.echo(json.dumps(report, indent=2))

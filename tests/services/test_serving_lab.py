@@ -1,4 +1,5 @@
-"""`sparkctl bench serve` against a service `sparkctl deploy` ran on a provisioned 2-Spark lab.
+"""Serving performance on a provisioned 2-Spark lab: `sparkctl bench serve` against a service
+`sparkctl deploy` ran, and `sparkctl advise` pricing the link with what `verify-link` measured.
 
 The service is the lab's vLLM stand-in, run by the lab's docker stand-in under its systemd unit;
 the benchmark finds its URL in the inventory as status does, and drives it over the lab's management
@@ -8,6 +9,7 @@ network from this machine. The stand-in's default pace (vllm_server.PACE) fixes 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +23,8 @@ from tests.labkit import SPARKCTL, Lab, running_lab
 pytestmark = pytest.mark.lab
 
 
-def _sparkctl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SPARKCTL, *args, "--inventory", str(lab.inventory)],
+def _sparkctl(lab: Lab, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SPARKCTL, *args, "--inventory", str(lab.inventory)], env=env,
                           capture_output=True, text=True, timeout=900, check=False)
 
 
@@ -55,3 +57,18 @@ def test_bench_serve_measures_the_deployed_service(lab: Lab, tmp_path: Path) -> 
         assert level["median_itl_ms"] == pytest.approx(step * 1000, rel=0.25)
         assert level["median_ttft_ms"] >= PACE.first_token(16) * 1000
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".html", ".json"]
+
+
+def test_advise_prices_the_link_verify_link_measured(lab: Lab, tmp_path: Path) -> None:
+    env = {**os.environ, "SPARKCTL_STATE_DIR": str(tmp_path / "state")}
+    before = json.loads(_sparkctl(lab, "advise", "--model", "gpt-oss-120b", "--json", env=env).stdout)
+    assert before["link"]["source"].startswith("nominal")
+    verified = _sparkctl(lab, "verify-link", "--duration", "2", env=env)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
+    assert "measured link figures saved for sparkctl advise" in verified.stderr
+    (saved,) = (tmp_path / "state" / "link-figures").iterdir()
+    cable = json.loads(saved.read_text(encoding="utf-8"))["cables"][0]
+    assert len(cable["halves_gbps"]) == 2 and cable["gbps"] > 0 and cable["rtt_ms"] > 0
+    after = json.loads(_sparkctl(lab, "advise", "--model", "gpt-oss-120b", "--json", env=env).stdout)
+    assert after["link"]["source"].startswith("verify-link")
+    assert after["link"]["gbytes_per_s"] == round(cable["gbps"] / 8, 3)
