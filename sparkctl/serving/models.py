@@ -139,6 +139,40 @@ def _in_hf_cache(model_id: str, env: dict[str, str] | os._Environ[str]) -> Path 
 _DTYPE_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "float8_e4m3fn": 1.0}
 
 
+def _bytes_per_param(raw: dict[str, Any], config: dict[str, Any]) -> tuple[float, float]:
+    """Bytes per parameter of the dense weights and of the experts, from the dtype and quantization.
+
+    MXFP4 (gpt-oss) quantizes the experts only; FP8 and n-bit integer schemes every linear layer.
+    """
+    dense = _DTYPE_BYTES.get(str(config.get("torch_dtype") or raw.get("torch_dtype") or "bfloat16"), 2.0)
+    quant = raw.get("quantization_config") or config.get("quantization_config")
+    if not isinstance(quant, dict) or not quant:
+        return dense, dense
+    method = str(quant.get("quant_method", ""))
+    bits = quant.get("bits") or quant.get("w_bit")
+    if method == "mxfp4":
+        return dense, MXFP4_BYTES_PER_PARAM
+    if isinstance(bits, int) and not isinstance(bits, bool) and 1 <= bits <= 16:
+        return bits / 8, bits / 8
+    if method in ("fp8", "compressed-tensors", "modelopt"):
+        return 1.0, 1.0
+    return dense, dense
+
+
+def _full_attention_layers(config: dict[str, Any], layers: int) -> tuple[int | None, int]:
+    """How many layers attend to the whole context (None: all), and the others' window in tokens."""
+    window = config.get("sliding_window")
+    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+        return None, 0
+    kinds = config.get("layer_types")
+    if isinstance(kinds, list) and len(kinds) == layers:
+        return sum(1 for kind in kinds if kind != "sliding_attention"), window
+    pattern = config.get("sliding_window_pattern")
+    if isinstance(pattern, int) and pattern > 0:
+        return layers // pattern, window
+    return (0, window) if config.get("use_sliding_window") else (None, 0)
+
+
 def read_config(path: Path, name: str) -> ModelShape:
     """A ModelShape from a Hugging Face config.json (text models, dense or mixture of experts)."""
     try:
@@ -149,7 +183,6 @@ def read_config(path: Path, name: str) -> ModelShape:
         raise InputError("is not a JSON object", file=path, fix="pass the model's config.json")
     text_config = raw.get("text_config")
     config: dict[str, Any] = text_config if isinstance(text_config, dict) else raw
-    quant = raw.get("quantization_config") or config.get("quantization_config") or {}
 
     def need(key: str) -> int:
         value = config.get(key)
@@ -165,26 +198,24 @@ def read_config(path: Path, name: str) -> ModelShape:
     experts = int(config.get("num_local_experts") or config.get("num_experts") or 0)
     per_token = int(config.get("num_experts_per_tok") or config.get("top_k_experts") or 0)
     attention = layers * (2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim)
-    embeddings = vocab * hidden * (1 if config.get("tie_word_embeddings", raw.get("tie_word_embeddings")) else 2)
+    tied = config.get("tie_word_embeddings", raw.get("tie_word_embeddings"))
     unembedding = vocab * hidden
-    dtype_bytes = _DTYPE_BYTES.get(str(config.get("torch_dtype") or raw.get("torch_dtype") or "bfloat16"), 2.0)
-    if isinstance(quant, dict) and quant:
-        method = str(quant.get("quant_method", ""))
-        bits = quant.get("bits") or quant.get("w_bit")
-        dtype_bytes = (MXFP4_BYTES_PER_PARAM if method == "mxfp4" else 1.0 if method in ("fp8", "compressed-tensors")
-                       else float(bits) / 8 if isinstance(bits, int) else dtype_bytes)
+    embeddings = unembedding * (1 if tied else 2)
+    dense_bytes, expert_bytes = _bytes_per_param(raw, config)
+    full_layers, window = _full_attention_layers(config, layers)
+
+    def shape(weight: float, dense: float, active: float, moe: tuple[int, int] = (0, 0)) -> ModelShape:
+        return ModelShape(name=name, layers=layers, hidden=hidden, kv_heads=kv_heads, head_dim=head_dim,
+                          weight_bytes=weight, dense_bytes=dense, active_params=active, experts=moe[0],
+                          experts_per_token=moe[1], full_attention_layers=full_layers, window=window)
+
     if experts and per_token:
         inner = need("moe_intermediate_size") if "moe_intermediate_size" in config else need("intermediate_size")
         expert_params = layers * experts * 3 * hidden * inner
         shared = layers * 3 * hidden * int(config.get("shared_expert_intermediate_size") or 0)
-        dense_params = attention + shared + unembedding
-        return ModelShape(name=name, layers=layers, hidden=hidden, kv_heads=kv_heads, head_dim=head_dim,
-                          weight_bytes=(expert_params + attention + shared + embeddings) * dtype_bytes,
-                          dense_bytes=dense_params * dtype_bytes,
-                          active_params=dense_params + layers * per_token * 3 * hidden * inner,
-                          experts=experts, experts_per_token=per_token)
+        return shape(expert_params * expert_bytes + (attention + shared + embeddings) * dense_bytes,
+                     (attention + shared + unembedding) * dense_bytes,
+                     attention + shared + unembedding + layers * per_token * 3 * hidden * inner, (experts, per_token))
     mlp = layers * 3 * hidden * need("intermediate_size")
-    params = attention + mlp + embeddings
-    return ModelShape(name=name, layers=layers, hidden=hidden, kv_heads=kv_heads, head_dim=head_dim,
-                      weight_bytes=params * dtype_bytes, dense_bytes=(attention + mlp + unembedding) * dtype_bytes,
-                      active_params=attention + mlp + unembedding)
+    return shape((attention + mlp + embeddings) * dense_bytes, (attention + mlp + unembedding) * dense_bytes,
+                 attention + mlp + unembedding)

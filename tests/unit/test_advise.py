@@ -90,6 +90,22 @@ def test_models_are_found_by_short_name_and_from_a_config_json(tmp_path: Path) -
     assert find_model(str(tmp_path)).layers == 32
 
 
+def test_a_mixture_of_experts_config_json_reads_like_the_built_in_shape(tmp_path: Path) -> None:
+    """gpt-oss-120b's config.json (its fields as published): MXFP4 experts, alternating 128-token windows."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "num_hidden_layers": 36, "hidden_size": 2880, "num_attention_heads": 64, "num_key_value_heads": 8,
+        "head_dim": 64, "intermediate_size": 2880, "num_local_experts": 128, "num_experts_per_tok": 4,
+        "vocab_size": 201088, "tie_word_embeddings": False, "sliding_window": 128,
+        "layer_types": ["sliding_attention", "full_attention"] * 18, "torch_dtype": "bfloat16",
+        "quantization_config": {"quant_method": "mxfp4"}}), encoding="utf-8")
+    shape = read_config(config, "gpt-oss from its config")
+    for field in ("weight_bytes", "dense_bytes", "active_params"):
+        assert getattr(shape, field) == pytest.approx(getattr(GPT_OSS, field), rel=0.03), field
+    assert (shape.full_attention_layers, shape.window) == (18, 128)
+    assert shape.kv_bytes(4096) == pytest.approx(GPT_OSS.kv_bytes(4096))
+
+
 def test_saved_verify_link_figures_are_used_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv(measured.STATE_ENV, str(tmp_path / "state"))
