@@ -36,8 +36,8 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _target(inventory: Path, name: str) -> tuple[str, str]:
-    """The URL the controller reaches service `name` by, and its kind; InputError for what cannot be benched."""
+def _target(inventory: Path, name: str) -> str:
+    """The URL the controller reaches service `name` by; InputError for what cannot be benched."""
     from sparkctl.cluster import load_cluster
     from sparkctl.services.layout import lay_out
     from sparkctl.services.spec import KEY, read_services
@@ -58,7 +58,7 @@ def _target(inventory: Path, name: str) -> tuple[str, str]:
                          fix="bind it to management, fabric or all, and run sparkctl deploy")
     head = next(i for i in lay_out(spec, cluster.settings, cluster.plan) if i.service == name and i.rank == 0)
     assert head.url is not None
-    return head.url, service.kind
+    return head.url
 
 
 def _served_model(url: str) -> str:
@@ -107,7 +107,7 @@ def serve(inventory: Path, name: str, workload: str, input_len: int | None, outp
 
     levels = parse_concurrency(concurrency)
     workloads = tuple(pick(workload, input_len, output_len))
-    url, _ = _target(inventory, name)
+    url = _target(inventory, name)
     model = _served_model(url)
     plan = sweep.Plan(workloads, levels, prompts_per_concurrency, warmups, seed)
     with progress_bar() as update:

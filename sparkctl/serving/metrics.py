@@ -83,7 +83,8 @@ def peak_output(results: Sequence[RequestResult]) -> tuple[float, int]:
 
 def summarize(results: Sequence[RequestResult], duration: float,
               percentiles: Sequence[float] = PERCENTILES) -> dict[str, Any]:
-    """The result fields of `vllm bench serve` for one run (its `--save-result` JSON, less the raw lists)."""
+    """The result fields of `vllm bench serve` for one run: its `--save-result` JSON, and of its
+    per-request lists only `errors` ("" for a request that succeeded)."""
     done = [r for r in results if r.success]
     output_lens = [r.output_tokens if r.success else 0 for r in results]
     total_input = sum(r.prompt_len for r in done)
