@@ -107,6 +107,11 @@ def serve(inventory: Path, name: str, workload: str, input_len: int | None, outp
 
     levels = parse_concurrency(concurrency)
     workloads = tuple(pick(workload, input_len, output_len))
+    if out is not None:  # before a sweep that may take an hour, not after it
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot be made: {exc}", key="--out", fix="name a directory you can write") from None
     url = _target(inventory, name)
     model = _served_model(url)
     plan = sweep.Plan(workloads, levels, prompts_per_concurrency, warmups, seed)
@@ -122,11 +127,13 @@ def serve(inventory: Path, name: str, workload: str, input_len: int | None, outp
         "ok": all(r["failed"] == 0 for r in results), "results": results,
     }
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         stem = out / f"bench-serve-{name}-{report['date']}"
-        stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         title = f"{name} at {url}" if model == name else f"{name} ({model}) at {url}"
-        stem.with_suffix(".html").write_text(chart.render(title, results), encoding="utf-8")
+        try:
+            stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            stem.with_suffix(".html").write_text(chart.render(title, results), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the results: {exc}", key="--out", fix="name a directory you can write") from None
         click.echo(f"wrote {stem}.json and {stem}.html", err=True)
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -184,19 +184,21 @@ def read_config(path: Path, name: str) -> ModelShape:
     text_config = raw.get("text_config")
     config: dict[str, Any] = text_config if isinstance(text_config, dict) else raw
 
-    def need(key: str) -> int:
+    def need(key: str, default: int | None = None) -> int:
         value = config.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if value is None and default is not None:
+            return default
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if default is not None else 1):
             raise InputError(f"has no positive integer {key}", file=path, key=key,
                              fix="pass the config.json of a transformer text model")
         return value
 
     layers, hidden, heads = need("num_hidden_layers"), need("hidden_size"), need("num_attention_heads")
-    kv_heads = int(config.get("num_key_value_heads") or heads)
-    head_dim = int(config.get("head_dim") or hidden // heads)
-    vocab = int(config.get("vocab_size") or 0)
-    experts = int(config.get("num_local_experts") or config.get("num_experts") or 0)
-    per_token = int(config.get("num_experts_per_tok") or config.get("top_k_experts") or 0)
+    kv_heads = need("num_key_value_heads", heads) or heads
+    head_dim = need("head_dim", hidden // heads) or hidden // heads
+    vocab = need("vocab_size", 0)
+    experts = need("num_local_experts", 0) or need("num_experts", 0)
+    per_token = need("num_experts_per_tok", 0) or need("top_k_experts", 0)
     attention = layers * (2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim)
     tied = config.get("tie_word_embeddings", raw.get("tie_word_embeddings"))
     unembedding = vocab * hidden
@@ -212,7 +214,7 @@ def read_config(path: Path, name: str) -> ModelShape:
     if experts and per_token:
         inner = need("moe_intermediate_size") if "moe_intermediate_size" in config else need("intermediate_size")
         expert_params = layers * experts * 3 * hidden * inner
-        shared = layers * 3 * hidden * int(config.get("shared_expert_intermediate_size") or 0)
+        shared = layers * 3 * hidden * need("shared_expert_intermediate_size", 0)
         return shape(expert_params * expert_bytes + (attention + shared + embeddings) * dense_bytes,
                      (attention + shared + unembedding) * dense_bytes,
                      attention + shared + unembedding + layers * per_token * 3 * hidden * inner, (experts, per_token))

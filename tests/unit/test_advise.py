@@ -124,6 +124,16 @@ def test_saved_verify_link_figures_are_used_and_named(tmp_path: Path, monkeypatc
     assert report["recommendation"] == report["candidates"][0]["layout"] and report["reason"]
 
 
+def test_a_config_json_with_a_bad_field_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32,
+                                  "num_key_value_heads": "eight", "intermediate_size": 14336}), encoding="utf-8")
+    with pytest.raises(SystemExit) as done:
+        main(["advise", "--model", str(config)])
+    assert done.value.code == 2
+    assert "num_key_value_heads" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("args", "named"), [
     (["--model", "no-such-model"], "--model"),
     (["--model", "gpt-oss-120b", "--nodes", "0"], "--nodes"),

@@ -123,6 +123,7 @@ def test_the_table_names_every_run(port: int, tmp_path: Path, capsys: pytest.Cap
     (None, ["--service", "gemma", "--concurrency", "0"], "--concurrency"),
     (None, ["--service", "gemma", "--workload", "chatty"], "--workload"),
     (None, ["--service", "gemma", "--output-len", "0"], "--output-len"),
+    (None, ["--service", "gemma", "--out", "/proc/no-such-place"], "--out"),
     ("localhost", ["--service", "gemma"], ".bind"),
 ])
 def test_bad_input_exits_2_naming_what_to_fix(port: int, tmp_path: Path, services: Any, args: list[str], named: str,
