@@ -21,6 +21,8 @@ COMMANDS = {
     "status": ("sparkctl.commands.deploy", "status", "Every service on every Spark: state, health, URL."),
     "keys": ("sparkctl.commands.keys", "keys", "Rotate the cluster SSH key the Sparks reach each other with."),
     "doctor": ("sparkctl.commands.doctor", "doctor", "What drifted since provisioning, on every Spark, with fixes."),
+    "advise": ("sparkctl.commands.advise", "advise", "Which layout (single, TP, PP, replicas) serves a model fastest."),
+    "bench": ("sparkctl.commands.bench", "bench", "Measure a deployed service: sparkctl bench serve."),
     "lab": ("sparkctl.commands.lab", "lab", "A virtual Spark cluster on this machine (namespaces + systemd-nspawn)."),
 }
 

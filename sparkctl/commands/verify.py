@@ -30,6 +30,7 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
     from rich.console import Console
 
     from sparkctl import ssh
+    from sparkctl.verify import measured
     from sparkctl.verify.engine import Options, Verifier
     from sparkctl.verify.expectations import read_expectations
     from sparkctl.views.verify_view import show_report
@@ -53,9 +54,16 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
             err.log(text)
 
         report = Verifier(settings, targets, expect, Options(duration, streams, chosen), progress).run()
+    try:
+        saved = measured.save(inventory, [c.to_dict() for c in report.measured])
+    except OSError as exc:
+        saved = None
+        err.print(f"[yellow]could not save the measured link figures for sparkctl advise: {exc}[/]")
     if as_json:
         click.echo(json.dumps({"inventory": inventory_used().to_dict(), **report.to_dict()}, indent=2))
     else:
         show_report(report, Console())
+    if saved is not None:
+        err.print(f"measured link figures saved for sparkctl advise: {saved}")
     if not report.ok:
         raise click.exceptions.Exit(1)

@@ -57,10 +57,25 @@ class Options:
     links: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CableFigures:
+    """What one cable carried (iperf3, both halves at once) and its loss pings' round trip."""
+
+    cable: str
+    halves_gbps: tuple[float, ...]
+    rtt_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cable": self.cable, "halves_gbps": list(self.halves_gbps), "gbps": sum(self.halves_gbps),
+                "rtt_ms": self.rtt_ms}
+
+
 @dataclass
 class Report:
     plan: ClusterPlan
     checks: list[Check] = field(default_factory=list)
+    measured: list[CableFigures] = field(default_factory=list)
+    """Cables whose every half was measured, for `sparkctl advise` (saved by the command)."""
 
     @property
     def ok(self) -> bool:
@@ -123,6 +138,7 @@ class Verifier:
         self.options = options
         self.progress = progress
         self.facts: dict[str, dict[str, Any]] = {}
+        self.rtt_ms: dict[str, float] = {}
 
     def run(self) -> Report:
         names = [node.name for node in self.settings.nodes]
@@ -259,6 +275,8 @@ class Verifier:
                 check = judge_mtu_path(link.name, end, peer, result, mtu)
             else:
                 check = judge_ping_loss(link.name, end, peer, result, self.expect.max_loss_percent)
+                if result is not None and result.rtt_avg_ms is not None:
+                    self.rtt_ms[link.name] = result.rtt_avg_ms
             report.checks.append(check)
             if check.ok is False and (kind == "mtu" or result is None or result.received == 0):
                 failed.add(link.name)
@@ -303,6 +321,11 @@ class Verifier:
                                   check.expected, check.ok, check.message)
                 report.checks.append(check)
             unmeasured = [h.half for h in halves if h.name not in results]
+            figures = [results[h.name].received_gbps for h in halves if h.name in results]
+            if not unmeasured and all(figures):
+                rtts = [self.rtt_ms[h.name] for h in halves if h.name in self.rtt_ms]
+                report.measured.append(CableFigures(cable, tuple(f or 0.0 for f in figures),
+                                                    max(rtts) if rtts else None))
             if len(halves) > 1 and unmeasured:
                 report.checks.append(Check(cable, "bandwidth", "", "", None,
                                            f"skipped: half {unmeasured[0]} failed an earlier check"))

@@ -31,7 +31,7 @@ import ollama
 import openai
 import pytest
 
-from sparkctl.lab.standins import docker, ollama_server, tts_server, vllm_server
+from sparkctl.lab.standins import docker, http_common, ollama_server, tts_server, vllm_server
 
 STANDINS = Path(docker.__file__).resolve().parent
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -131,7 +131,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def vllm_url() -> Iterator[str]:
-    engine = vllm_server.Engine(["gemma"], max_model_len=256, token_seconds=0)
+    engine = vllm_server.Engine(["gemma"], max_model_len=256, pace=0)
     with serving(vllm_server.make_server("127.0.0.1", 0, engine)) as url:
         yield url
 
@@ -172,6 +172,41 @@ def test_vllm_refuses_unknown_model_and_oversized_requests_like_vllm(vllm_url: s
         client.completions.create(model="gemma", prompt="x", max_tokens=1000)
     assert get(vllm_url + "/health") == (200, b"")
     assert get(vllm_url + "/nope")[0] == 404
+    with pytest.raises(openai.BadRequestError, match="greater than or equal to 0"):
+        client.completions.create(model="gemma", prompt=[1, -2, 3])
+    with pytest.raises(openai.BadRequestError, match="stream=True"):
+        client.completions.create(model="gemma", prompt=[1, 2], stream_options={"include_usage": True})
+
+
+def test_vllm_ignore_eos_generates_exactly_max_tokens_as_vllm_bench_asks() -> None:
+    """Without ignore_eos the stand-in stops at its natural length, as a model meets its end of sequence."""
+    engine = vllm_server.Engine(["gemma"], max_model_len=4096, pace=0)
+    with serving(vllm_server.make_server("127.0.0.1", 0, engine)) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        natural = client.completions.create(model="gemma", prompt=list(range(10)), max_tokens=100)
+        assert natural.choices[0].finish_reason == "stop" and natural.usage is not None
+        assert natural.usage.completion_tokens < 100
+        stream = client.completions.create(model="gemma", prompt=list(range(10)), max_tokens=100, stream=True,
+                                           extra_body={"ignore_eos": True}, stream_options={"include_usage": True})
+        chunks = list(stream)
+        assert sum(1 for c in chunks if c.choices) == 100
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 100
+
+
+def test_pace_slows_every_request_as_more_run_at_once() -> None:
+    pace = http_common.Pace(token_seconds=0.01, sequence_seconds=0.005, first_token_seconds=0.02,
+                            prefill_token_seconds=0.001)
+    assert pace.first_token(10) == pytest.approx(0.03) and pace.step() == pytest.approx(0.01)
+    first, second = pace.tokens(0, 3), pace.tokens(0, 3)
+    next(first)
+    first_token_at = time.monotonic()
+    next(second)
+    assert pace.running == 2 and pace.step() == pytest.approx(0.015)
+    list(first)  # its two other tokens are due one step apart from its first: deadlines, not sleeps
+    assert time.monotonic() - first_token_at == pytest.approx(2 * 0.015, abs=0.008)
+    list(second)
+    assert pace.running == 0
 
 
 def test_two_rank_vllm_is_healthy_only_with_its_worker_and_503_when_it_dies(

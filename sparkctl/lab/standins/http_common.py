@@ -93,10 +93,15 @@ def host_path(container_path: str, env: Mapping[str, str] | None = None) -> str:
 
 
 class StandinHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server whose request threads never hold up a stop."""
+    """A threading HTTP server whose request threads never hold up a stop.
+
+    Its listen backlog is uvicorn's (2048), not socketserver's 5: a benchmark opening 128 connections
+    at once must not see SYNs dropped that the real server would have queued.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 2048
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -107,6 +112,9 @@ class Handler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    """TCP_NODELAY, as asyncio (under uvicorn) sets it: each streamed token leaves at once instead of
+    waiting for the client's delayed ACK of the previous write."""
     server_version = "sparkctl-lab-standin"
     prog = "standin"
 
@@ -242,18 +250,27 @@ class OpenAIError(Exception):
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.status}}
 
 
+def _token_ids(items: list[Any]) -> bool:
+    """A list of token ids as vLLM's CompletionRequest takes them: integers >= 0 (a negative one is a 400)."""
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in items):
+        return False
+    if any(t < 0 for t in items):
+        raise OpenAIError(400, "prompt: token ids must be greater than or equal to 0", "BadRequestError", "prompt")
+    return True
+
+
 def prompts_of(prompt: object) -> list[int]:
     """Token counts of a completions `prompt`: a string, a list of token ids, or a batch of either."""
     if isinstance(prompt, str):
         return [count_tokens(prompt)]
     if isinstance(prompt, list) and prompt:
-        if all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
+        if _token_ids(prompt):
             return [len(prompt)]
         counts: list[int] = []
         for item in prompt:
             if isinstance(item, str):
                 counts.append(count_tokens(item))
-            elif isinstance(item, list) and item and all(isinstance(t, int) for t in item):
+            elif isinstance(item, list) and item and _token_ids(item):
                 counts.append(len(item))
             else:
                 raise OpenAIError(400, "prompt must be a string, a list of token ids, or a list of those",
@@ -313,15 +330,77 @@ class Completion:
                 "total_tokens": self.prompt_tokens + self.tokens}
 
 
+class Pace:
+    """How fast a stand-in engine answers, as a batching engine does: every running request advances
+    one token per engine step, and a step takes longer the more requests share it.
+
+    A request first waits `first_token_seconds` plus `prefill_token_seconds` per prompt token (its
+    prefill), then gets one token per step of `token_seconds + sequence_seconds * (running - 1)`. So
+    one request streams at 1 / token_seconds tokens/s, and N at once share
+    N / (token_seconds + sequence_seconds * (N - 1)): the aggregate rises with concurrency and levels
+    off at 1 / sequence_seconds, the shape of a memory-bound GPU engine whose every step reads the
+    weights once and each sequence's KV cache. Sleeps aim at deadlines, so the time spent writing a
+    token does not slow the next one.
+    """
+
+    def __init__(self, token_seconds: float, sequence_seconds: float = 0.0, first_token_seconds: float = 0.0,
+                 prefill_token_seconds: float = 0.0) -> None:
+        self.token_seconds = token_seconds
+        self.sequence_seconds = sequence_seconds
+        self.first_token_seconds = first_token_seconds
+        self.prefill_token_seconds = prefill_token_seconds
+        self.running = 0
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, default: Pace, env: Mapping[str, str] | None = None) -> Pace:
+        """`default`, each figure overridden by STANDIN_TOKEN_SECONDS, STANDIN_SEQUENCE_SECONDS,
+        STANDIN_FIRST_TOKEN_SECONDS and STANDIN_PREFILL_TOKEN_SECONDS where set."""
+        return cls(env_float("STANDIN_TOKEN_SECONDS", default.token_seconds, env),
+                   env_float("STANDIN_SEQUENCE_SECONDS", default.sequence_seconds, env),
+                   env_float("STANDIN_FIRST_TOKEN_SECONDS", default.first_token_seconds, env),
+                   env_float("STANDIN_PREFILL_TOKEN_SECONDS", default.prefill_token_seconds, env))
+
+    def step(self) -> float:
+        with self.lock:
+            return self.token_seconds + self.sequence_seconds * max(self.running - 1, 0)
+
+    def first_token(self, prompt_tokens: int) -> float:
+        return self.first_token_seconds + self.prefill_token_seconds * prompt_tokens
+
+    def tokens(self, prompt_tokens: int, count: int) -> Iterator[None]:
+        """Yield once per generated token, at the time the engine would have made it; counts as running
+        from the first wait to the last token (or until the client goes away)."""
+        with self.lock:
+            self.running += 1
+        try:
+            due = time.monotonic() + self.first_token(prompt_tokens)
+            for index in range(count):
+                if index:
+                    due += self.step()
+                left = due - time.monotonic()
+                if left > 0:
+                    time.sleep(left)
+                yield None
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
 def openai_generate(
-    body: JsonObject, chat: bool, model: str, max_model_len: int, token_seconds: float
+    body: JsonObject, chat: bool, model: str, max_model_len: int, pace: Pace | float
 ) -> tuple[JsonObject | None, Iterator[bytes] | None]:
     """Answer /v1/completions or /v1/chat/completions: a JSON body, or an SSE stream when asked.
 
     Raises OpenAIError for a request vLLM would refuse. Streams end with `data: [DONE]`; with
     `stream_options.include_usage` a last chunk has empty choices and the usage, as vLLM sends it.
+    A float `pace` is a fixed time per token, whatever else runs.
     """
+    pace = pace if isinstance(pace, Pace) else Pace(pace)
     created = int(time.time())
+    if body.get("stream_options") is not None and not body.get("stream"):
+        raise OpenAIError(400, "Stream options can only be defined when `stream=True`.", "BadRequestError",
+                          "stream_options")
     if chat:
         counts = [chat_prompt_tokens(body.get("messages"))]
     else:
@@ -347,7 +426,9 @@ def openai_generate(
             else:
                 choices.append({"index": i, "text": text, "logprobs": None,
                                 "finish_reason": c.finish_reason, "stop_reason": None})
-        time.sleep(token_seconds * max(c.tokens for c in completions))
+        longest = max(completions, key=lambda c: c.tokens)
+        for _ in pace.tokens(usage["prompt_tokens"], longest.tokens):
+            pass
         return {"id": cid, "object": obj, "created": created, "model": model, "choices": choices,
                 "usage": usage}, None
 
@@ -364,9 +445,7 @@ def openai_generate(
                 yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                               "finish_reason": None}])
             pieces = c.pieces()
-            for n, piece in enumerate(pieces):
-                if token_seconds:
-                    time.sleep(token_seconds)
+            for n, (piece, _) in enumerate(zip(pieces, pace.tokens(c.prompt_tokens, len(pieces)), strict=True)):
                 last = n == len(pieces) - 1
                 reason = c.finish_reason if last else None
                 if chat:

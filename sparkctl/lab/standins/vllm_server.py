@@ -9,9 +9,16 @@ and said hello; a rank whose connection drops kills the engine, so `/health` tur
 and the master address. That is what lets lab tests see a cluster come up, and see why it doesn't
 (a pulled cable leaves rank 0 logging what it is waiting for).
 
-Knobs (environment): STANDIN_LOAD_SECONDS (1), STANDIN_TOKEN_SECONDS (0.002, per generated token),
-STANDIN_GPUS_PER_NODE (1, like a Spark), STANDIN_HEARTBEAT_SECONDS (1), VLLM_HOST_IP (a headless rank
-connects from that address, as vLLM's processes bind to it).
+Tokens come at the pace of a batching engine (http_common.Pace): a first token after
+STANDIN_FIRST_TOKEN_SECONDS (0.02) plus STANDIN_PREFILL_TOKEN_SECONDS (0.00001) per prompt token,
+then one per step of STANDIN_TOKEN_SECONDS (0.002) plus STANDIN_SEQUENCE_SECONDS (0.0005) for every
+other running request: 500 tokens/s for one request, about 1900 tokens/s shared by 64, so a
+concurrency sweep shows a curve that levels off. It does not imitate TP or PP, nor a real GPU's
+figures: it is there to prove the measuring tool and the plumbing.
+
+Other knobs (environment): STANDIN_LOAD_SECONDS (1), STANDIN_GPUS_PER_NODE (1, like a Spark),
+STANDIN_HEARTBEAT_SECONDS (1), VLLM_HOST_IP (a headless rank connects from that address, as vLLM's
+processes bind to it).
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ else:  # run by path on a node: the sibling module sits next to this file
 
 PROG = "vllm (sparkctl lab stand-in)"
 HELLO = "SPARKCTL-STANDIN-VLLM"
+PACE = hc.Pace(token_seconds=0.002, sequence_seconds=0.0005, first_token_seconds=0.02,
+               prefill_token_seconds=0.00001)
+"""The stand-in's pace unless the environment says otherwise (see the module docstring)."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -66,10 +76,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 class Engine:
     """What the API server knows of the engine: the model it serves, and whether it died (why)."""
 
-    def __init__(self, served: list[str], max_model_len: int, token_seconds: float) -> None:
+    def __init__(self, served: list[str], max_model_len: int, pace: hc.Pace | float) -> None:
         self.served = served
         self.max_model_len = max_model_len
-        self.token_seconds = token_seconds
+        self.pace = pace if isinstance(pace, hc.Pace) else hc.Pace(pace)
         self.created = int(time.time())
         self.dead: str | None = None
         self.lock = threading.Lock()
@@ -144,8 +154,7 @@ class VllmHandler(hc.Handler):
             self.error(hc.OpenAIError(404, f"The model `{model}` does not exist.", "NotFoundError", "model"))
             return
         try:
-            whole, stream = hc.openai_generate(body, chat, str(model), engine.max_model_len,
-                                               engine.token_seconds)
+            whole, stream = hc.openai_generate(body, chat, str(model), engine.max_model_len, engine.pace)
         except hc.OpenAIError as exc:
             self.error(exc)
             return
@@ -364,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.node_rank != 0:
         hc.log(PROG, f"ValueError: rank {args.node_rank} must run --headless; only rank 0 serves the API")
         return 1
-    engine = Engine(args.served, args.max_model_len, hc.env_float("STANDIN_TOKEN_SECONDS", 0.002))
+    engine = Engine(args.served, args.max_model_len, hc.Pace.from_env(PACE))
     hc.log(PROG, f"vllm serve {args.model} as {', '.join(args.served)}: tp {args.tensor_parallel_size}, "
                  f"pp {args.pipeline_parallel_size}, {args.nnodes} node(s)")
     if args.nnodes > 1:
