@@ -1,0 +1,81 @@
+#!/usr/bin/python
+"""Ansible module `sparkctl_sysctl`: make the planned kernel settings live, naming those a node cannot set.
+
+The logic lives in `sparkctl.node.sysctl` (shipped as module_utils); this file only maps Ansible
+parameters and results onto it.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sparkctl_sysctl
+author: sparkctl
+short_description: Set planned sysctls whose live value differs, and report the ones this node cannot set
+description:
+  - Reads every key of O(settings) from /proc/sys and sets, with one C(sysctl -w), those whose live value
+    differs (whitespace aside) and that are writable here; then reads them back and fails if one did not take.
+  - A differing key that does not exist or is read-only here (a node in a network namespace, whose
+    machine-wide keys belong to the host) fails when O(unavailable=fail), and is returned in C(unapplied)
+    with why when O(unavailable=report).
+options:
+  settings:
+    description: Key -> planned value.
+    type: dict
+    required: true
+  unavailable:
+    description: What a key this node cannot set does.
+    type: str
+    choices: [fail, report]
+    default: fail
+"""
+
+EXAMPLES = r"""
+- name: Set the fabric sysctls
+  sparkctl_sysctl:
+    settings: {net.core.rmem_max: "268435456"}
+"""
+
+RETURN = r"""
+set:
+  description: The keys set (would be set, in check mode).
+  type: list
+  elements: str
+  returned: always
+unapplied:
+  description: One sentence per key this node cannot set, empty when there is none.
+  type: list
+  elements: str
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkctl_node import sysctl
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "settings": {"type": "dict", "required": True},
+            "unavailable": {"type": "str", "choices": ["fail", "report"], "default": "fail"},
+        },
+        supports_check_mode=True,
+    )
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        rc, out, err = module.run_command(argv)
+        return int(rc), str(out), str(err)
+
+    wanted = {str(k): str(v) for k, v in module.params["settings"].items()}
+    settable, stuck, failed = sysctl.apply(wanted, run, module.check_mode)
+    unapplied = [d.why_stuck() for d in stuck]
+    result = {"set": [d.key for d in settable], "unapplied": unapplied}
+    if stuck and module.params["unavailable"] == "fail":
+        module.fail_json(msg="cannot set " + "; ".join(unapplied) + "; set them on the machine that owns the kernel, "
+                         "or set sparkctl_tuning_unavailable: report to go on without them.", **result)
+    if failed:
+        module.fail_json(msg=failed, **result)
+    module.exit_json(changed=bool(settable), **result)
+
+
+if __name__ == "__main__":
+    main()
