@@ -45,46 +45,40 @@ _raw:
 from typing import Any
 
 from ansible.errors import AnsibleError
-from ansible.plugins.lookup import LookupBase
+
+try:
+    from sparkctl import hardware
+    from sparkctl.ansible_bridge import settings_from_hostvars
+    from sparkctl.ansible_lookup import ClusterLookup, ClusterVars
+    from sparkctl.discovery import as_discovered, contradictions, discovered_cables, probe_errors
+except ImportError as exc:
+    raise AnsibleError(
+        f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+        "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+    ) from exc
 
 
-class LookupModule(LookupBase):
-    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
-        self.set_options(var_options=variables, direct=kwargs)
-        try:
-            from sparkctl import hardware
-            from sparkctl.ansible_bridge import settings_from_hostvars
-            from sparkctl.discovery import as_discovered, contradictions, discovered_cables, probe_errors
-            from sparkctl.errors import SparkctlError
-        except ImportError as exc:
+class LookupModule(ClusterLookup):
+    """Returns `[netdevs to probe]` (step probe) or `[cables]` (step merge)."""
+
+    def answer(self, cluster: ClusterVars) -> Any:
+        settings = settings_from_hostvars(cluster.hosts, cluster.hostvars, cluster.inventory_file)
+        if self.get_option("step") == "probe":
+            skip = settings.storage.port if settings.topology == "storage-split" and settings.storage else None
+            return [dev for dev in self.get_option("present")
+                    if dev in hardware.ALL_NETDEVS and hardware.port_of(dev)[0] != skip]
+        played = [h for h in cluster.variables.get("ansible_play_hosts", []) if h in cluster.hosts]
+        name = self.get_option("reports_var")
+        reports = {h: list(cluster.hostvars[h].get(name, {}).get("reports", [])) for h in played}
+        errors = probe_errors(reports)
+        if errors:
+            raise AnsibleError("; ".join(errors))
+        found = discovered_cables(reports)
+        if not found and settings.cabling is None:
             raise AnsibleError(
-                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
-                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
-            ) from exc
-        variables = variables or {}
-        hosts = list(variables.get("groups", {}).get("sparks", []))
-        hostvars = variables.get("hostvars", {})
-        try:
-            settings = settings_from_hostvars(hosts, {name: hostvars[name] for name in hosts},
-                                              str(variables.get("inventory_file") or "inventory"))
-            if self.get_option("step") == "probe":
-                skip = settings.storage.port if settings.topology == "storage-split" and settings.storage else None
-                return [[dev for dev in self.get_option("present")
-                         if dev in hardware.ALL_NETDEVS and hardware.port_of(dev)[0] != skip]]
-            played = [h for h in variables.get("ansible_play_hosts", []) if h in hosts]
-            name = self.get_option("reports_var")
-            reports = {h: list(hostvars[h].get(name, {}).get("reports", [])) for h in played}
-            errors = probe_errors(reports)
-            if errors:
-                raise AnsibleError("; ".join(errors))
-            found = discovered_cables(reports)
-            if not found and settings.cabling is None:
-                raise AnsibleError(
-                    "No probe frame crossed from one Spark to another on any ConnectX-7 port: check the cables are "
-                    "plugged in (QSFP56, not QSFP-DD) and the link lights are on, or pin the cables in sparkctl_cabling.")
-            problems = contradictions(found, settings.cabling or (), played) if settings.cabling is not None else []
-            if problems:
-                raise AnsibleError("The cabling contradicts sparkctl_cabling: " + "; ".join(problems))
-            return [as_discovered(found)]
-        except SparkctlError as exc:
-            raise AnsibleError(f"sparkctl: {exc}") from None
+                "No probe frame crossed from one Spark to another on any ConnectX-7 port: check the cables are "
+                "plugged in (QSFP56, not QSFP-DD) and the link lights are on, or pin the cables in sparkctl_cabling.")
+        problems = contradictions(found, settings.cabling, played) if settings.cabling is not None else []
+        if problems:
+            raise AnsibleError("The cabling contradicts sparkctl_cabling: " + "; ".join(problems))
+        return as_discovered(found)

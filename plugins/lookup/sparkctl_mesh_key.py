@@ -51,40 +51,31 @@ _raw:
 from typing import Any
 
 from ansible.errors import AnsibleError
-from ansible.plugins.lookup import LookupBase
+
+try:
+    from sparkctl.ansible_bridge import cluster_addresses, parse_discovered, settings_from_hostvars
+    from sparkctl.ansible_lookup import ClusterLookup, ClusterVars
+    from sparkctl.mesh_key import PublicKey, every_line, mesh_authorization, retired_lines, ssh_peers
+    from sparkctl.planner import build_plan
+except ImportError as exc:
+    raise AnsibleError(
+        f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+        "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+    ) from exc
 
 
-class LookupModule(LookupBase):
+class LookupModule(ClusterLookup):
     """Returns `[{line, stale, every, retired, fingerprint, sources, peers}]`."""
 
-    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
-        self.set_options(var_options=variables, direct=kwargs)
-        try:
-            from sparkctl.ansible_bridge import cluster_addresses, parse_discovered, settings_from_hostvars
-            from sparkctl.errors import SparkctlError
-            from sparkctl.mesh_key import PublicKey, every_line, mesh_authorization, retired_lines, ssh_peers
-            from sparkctl.planner import build_plan
-        except ImportError as exc:
-            raise AnsibleError(
-                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
-                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
-            ) from exc
-        variables = variables or {}
-        hosts = list(variables.get("groups", {}).get("sparks", []))
-        hostvars = variables.get("hostvars", {})
-        try:
-            settings = settings_from_hostvars(
-                hosts, {name: hostvars[name] for name in hosts},
-                str(variables.get("inventory_file") or "inventory"), self.get_option("topology"),
-            )
-            names = [node.name for node in settings.nodes]
-            plan = build_plan(settings, parse_discovered(self.get_option("discovered"), names) or None)
-            sources = cluster_addresses(settings, plan)
-            public_key = str(self.get_option("public_key"))
-            authorization = mesh_authorization(public_key, sources)
-            return [{**authorization, "sources": sources, "every": every_line(public_key),
-                     "retired": retired_lines(authorization["line"], list(self.get_option("retired"))),
-                     "fingerprint": PublicKey.parse(public_key).fingerprint,
-                     "peers": ssh_peers(settings.nodes, hostvars)}]
-        except SparkctlError as exc:
-            raise AnsibleError(f"sparkctl: {exc}") from None
+    def answer(self, cluster: ClusterVars) -> Any:
+        settings = settings_from_hostvars(cluster.hosts, cluster.hostvars, cluster.inventory_file,
+                                          self.get_option("topology"))
+        names = [node.name for node in settings.nodes]
+        plan = build_plan(settings, parse_discovered(self.get_option("discovered"), names) or None)
+        sources = cluster_addresses(settings, plan)
+        public_key = str(self.get_option("public_key"))
+        authorization = mesh_authorization(public_key, sources)
+        return {**authorization, "sources": sources, "every": every_line(public_key),
+                "retired": retired_lines(authorization["line"], list(self.get_option("retired"))),
+                "fingerprint": PublicKey.parse(public_key).fingerprint,
+                "peers": ssh_peers(settings.nodes, cluster.hostvars)}

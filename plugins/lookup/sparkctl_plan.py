@@ -38,33 +38,21 @@ _raw:
 from typing import Any
 
 from ansible.errors import AnsibleError
-from ansible.plugins.lookup import LookupBase
+
+try:
+    from sparkctl.ansible_bridge import node_view, plan_from_hostvars
+    from sparkctl.ansible_lookup import ClusterLookup, ClusterVars
+except ImportError as exc:
+    raise AnsibleError(
+        f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+        "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+    ) from exc
 
 
-class LookupModule(LookupBase):
+class LookupModule(ClusterLookup):
     """Returns `[node_view]` for the requested host."""
 
-    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
-        self.set_options(var_options=variables, direct=kwargs)
-        try:
-            from sparkctl.ansible_bridge import node_view, plan_from_hostvars
-            from sparkctl.errors import SparkctlError
-        except ImportError as exc:
-            raise AnsibleError(
-                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
-                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
-            ) from exc
-        variables = variables or {}
-        hosts = list(variables.get("groups", {}).get("sparks", []))
-        hostvars = variables.get("hostvars", {})
-        try:
-            plan = plan_from_hostvars(
-                hosts,
-                {name: hostvars[name] for name in hosts},
-                str(variables.get("inventory_file") or "inventory"),
-                self.get_option("topology"),
-                self.get_option("discovered"),
-            )
-            return [node_view(plan, self.get_option("host"))]
-        except SparkctlError as exc:
-            raise AnsibleError(f"sparkctl: {exc}") from None
+    def answer(self, cluster: ClusterVars) -> Any:
+        plan = plan_from_hostvars(cluster.hosts, cluster.hostvars, cluster.inventory_file,
+                                  self.get_option("topology"), self.get_option("discovered"))
+        return node_view(plan, self.get_option("host"))

@@ -35,31 +35,20 @@ _raw:
 from typing import Any
 
 from ansible.errors import AnsibleError
-from ansible.plugins.lookup import LookupBase
+
+try:
+    from sparkctl.ansible_bridge import services_view
+    from sparkctl.ansible_lookup import ClusterLookup, ClusterVars
+except ImportError as exc:
+    raise AnsibleError(
+        f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
+        "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
+    ) from exc
 
 
-class LookupModule(LookupBase):
+class LookupModule(ClusterLookup):
     """Returns `[services_view]` for the requested host."""
 
-    def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
-        self.set_options(var_options=variables, direct=kwargs)
-        try:
-            from sparkctl.ansible_bridge import services_view
-            from sparkctl.errors import SparkctlError
-        except ImportError as exc:
-            raise AnsibleError(
-                f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
-                "virtual environment where sparkctl is installed (.venv/bin/ansible-playbook)"
-            ) from exc
-        variables = variables or {}
-        hosts = list(variables.get("groups", {}).get("sparks", []))
-        hostvars = variables.get("hostvars", {})
-        try:
-            view = services_view(
-                hosts, {name: hostvars[name] for name in hosts},
-                str(variables.get("inventory_file") or "inventory"), self.get_option("host"),
-                self.get_option("recorded"),
-            )
-        except SparkctlError as exc:
-            raise AnsibleError(f"sparkctl: {exc}") from None
-        return [view]
+    def answer(self, cluster: ClusterVars) -> Any:
+        return services_view(cluster.hosts, cluster.hostvars, cluster.inventory_file, self.get_option("host"),
+                             self.get_option("recorded"))
