@@ -22,7 +22,7 @@ from sparkctl import hardware, ssh
 from sparkctl.ansible_bridge import parse_discovered
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.model import ClusterPlan
-from sparkctl.node import doctor_facts
+from sparkctl.node import doctor_facts, watch
 from sparkctl.node.fabric_state import drift
 from sparkctl.parallel import parallel
 from sparkctl.planner import build_plan
@@ -193,5 +193,34 @@ def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Ma
     return findings + _parity(facts, plan) + _gid_indexes(facts)
 
 
-READ_FILES = [path for kind, path, _, _ in FILES if kind in (*OWNED_FILES, "cabling")]
-"""The files doctor reads on every node."""
+READ_FILES = [path for kind, path, _, _ in FILES if kind in (*OWNED_FILES, "cabling")] + [str(watch.HEALTH)]
+"""The files doctor reads on every node: what provisioning wrote, and the on-node watch's health.json."""
+WATCH_EVENTS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change the on-node watch logged: drift first seen, cleared, healed, GID index moved."""
+
+    node: str
+    at: float
+    event: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "at": self.at, "event": self.event, "text": self.text}
+
+
+def watch_history(facts: Mapping[str, Mapping[str, Any]]) -> dict[str, list[WatchEvent]]:
+    """Each node's latest watch events (None for a node without the watch, or whose health.json is unreadable)."""
+    out: dict[str, list[WatchEvent]] = {}
+    for node, found in facts.items():
+        text = found.get("files", {}).get(str(watch.HEALTH))
+        try:
+            history = json.loads(text)["history"] if text else None
+        except (ValueError, KeyError, TypeError):
+            history = None
+        if isinstance(history, list):
+            out[node] = [WatchEvent(node, float(e.get("at", 0)), str(e.get("event", "")), str(e.get("text", "")))
+                         for e in history[-WATCH_EVENTS_SHOWN:] if isinstance(e, dict)]
+    return out

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from sparkctl.commands.options import inventory_option, inventory_used
 from sparkctl.errors import SparkctlError
+
+if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
+    from rich.console import Console
+
+    from sparkctl.doctor import WatchEvent
 
 
 @click.command()
@@ -37,8 +43,11 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     spec = read_services(hosts)
     targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
 
+    history: dict[str, list[checks.WatchEvent]] = {}
+
     def look() -> list[checks.Finding]:
         facts = checks.gather(targets, checks.READ_FILES)
+        history.update(checks.watch_history(facts))
         findings = checks.examine(settings, checks.plan_as_provisioned(settings, facts), facts)
         for status in collect(spec, targets) if spec.services else []:
             if not status.healthy:
@@ -60,13 +69,33 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
             findings = look()
     if as_json:
         click.echo(json.dumps({"inventory": inventory_used().to_dict(), "ok": not findings,
-                               "findings": [f.to_dict() for f in findings]}, indent=2))
-    elif findings:
-        table = Table("node", "check", "found", "expected", "fix", title="findings", title_justify="left")
-        for f in findings:
-            table.add_row(f.node, escape(f.check), escape(f.found), escape(f.expected), escape(f.fix))
-        report_console().print(table)
+                               "findings": [f.to_dict() for f in findings],
+                               "watch": {node: [e.to_dict() for e in events] for node, events in history.items()}},
+                              indent=2))
     else:
-        report_console().print(f"[green]no drift on {', '.join(targets)}[/]")
+        _print_watch(history, report_console())
+        if findings:
+            table = Table("node", "check", "found", "expected", "fix", title="findings", title_justify="left")
+            for f in findings:
+                table.add_row(f.node, escape(f.check), escape(f.found), escape(f.expected), escape(f.fix))
+            report_console().print(table)
+        else:
+            report_console().print(f"[green]no drift on {', '.join(targets)}[/]")
     if findings:
         raise SparkctlError(f"{len(findings)} finding(s)")
+
+
+def _print_watch(history: dict[str, list[WatchEvent]], console: Console) -> None:
+    """The on-node watch's latest changes per node, oldest first, when there are any."""
+    import time
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    events = [e for node_events in history.values() for e in node_events]
+    if not events:
+        return
+    table = Table("node", "when", "watch saw", "what", title="on-node watch (latest changes)", title_justify="left")
+    for e in events:
+        table.add_row(e.node, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at)), e.event, escape(e.text))
+    console.print(table)

@@ -283,7 +283,8 @@ class Fabric:
                 raise FabricError("; ".join(failed))
             raise FabricError(self._roll_back_now("; ".join(failed)))
         snapshot = Snapshot({self.file["path"]: {"content": self.file["content"], "mode": self.file["mode"]}},
-                            list(self.devices), list(self.bonds))
+                            list(self.devices), list(self.bonds),
+                            {key: self.plan[key] for key in ("interfaces", "bonds", "routes")})
         promote = snapshot != self.store.known_good()
         steps = self._renderer_steps(self.devices + self.bonds)
         result = {"changed": promote or bool(steps), "answered": len(targets), "renderer_steps": [s.what for s in steps]}

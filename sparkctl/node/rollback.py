@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from . import netplan_files, networkd
@@ -58,10 +59,14 @@ class Snapshot:
     """path -> {"content": text, "mode": "0600"}"""
     devices: list[str] = field(default_factory=list)
     bonds: list[str] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)
+    """The confirmed plan's interfaces, bonds and routes (what the on-node watch compares the fabric with);
+    empty in what an apply restores when no config was ever confirmed."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        return cls(dict(data.get("files", {})), list(data.get("devices", [])), list(data.get("bonds", [])))
+        return cls(dict(data.get("files", {})), list(data.get("devices", [])), list(data.get("bonds", [])),
+                   dict(data.get("plan", {})))
 
 
 @dataclass
@@ -202,10 +207,11 @@ def restore(run: Runner, pending: Pending, netplan_dir: Path = netplan_files.NET
 # --- the timer and the boot unit ------------------------------------------------------------------------
 
 
-def install_code(target: Path = CODE_DIR) -> None:
-    """Keep a copy of the node package the rollback runs from (rewritten only when it differs)."""
+def install_code(target: Path = CODE_DIR, extra: Sequence[ModuleType] = ()) -> None:
+    """Keep a copy of the node package the rollback (and, with `extra`, other programs of it such as the
+    watch) runs from; each file is rewritten only when it differs."""
     package = sys.modules[__package__]
-    modules = [package, sys.modules[__name__], netplan_files, networkd]
+    modules = [package, sys.modules[__name__], netplan_files, networkd, *extra]
     for module in modules:
         leaf = "__init__" if module is package else module.__name__.rsplit(".", 1)[1]
         path = target / "sparkctl_node" / f"{leaf}.py"

@@ -93,3 +93,36 @@ def test_docker_style_forward_drop_on_a_ring_node(ring: Lab) -> None:
     finally:
         ring.sh("spark3", "iptables", "-P", "FORWARD", "ACCEPT")
     assert _doctor(ring) == (0, [])
+
+
+def _watch(lab: Lab, node: str, *extra: str) -> dict[str, Any]:
+    """Run the node's watch once, as its timer does (or with extra flags), and return its health.json."""
+    if extra:
+        lab.sh(node, "env", "PYTHONPATH=/var/lib/sparkctl/lib", "python3", "-m", "sparkctl_node.watch",
+               "--textfile", "/var/lib/prometheus/node-exporter/sparkctl.prom", *extra)
+    else:
+        lab.sh(node, "systemctl", "start", "sparkctl-watch.service")
+    return dict(json.loads(lab.sh(node, "cat", "/var/lib/sparkctl/health.json").stdout))
+
+
+def test_the_on_node_watch_logs_a_drift_once_exports_it_and_heals_it(ring: Lab) -> None:
+    assert ring.sh("spark3", "systemctl", "is-enabled", "sparkctl-watch.timer").stdout.strip() == "enabled"
+    assert _watch(ring, "spark3")["findings"] == []
+    ring.sh("spark3", "ip", "link", "set", "enp1s0f1np1", "mtu", "1500")
+    first = _watch(ring, "spark3")
+    second = _watch(ring, "spark3")
+    drift = "enp1s0f1np1: MTU is 1500, planned 9000"
+    assert [f["text"] for f in second["findings"]] == [drift]
+    assert second["findings"][0]["first_seen"] == first["findings"][0]["first_seen"]
+    journal = ring.sh("spark3", "journalctl", "-u", "sparkctl-watch.service", "-o", "cat", "--no-pager").stdout
+    assert journal.count(f"drift: {drift}") == 1, journal  # once, not every tick
+    metrics = ring.sh("spark3", "cat", "/var/lib/prometheus/node-exporter/sparkctl.prom").stdout
+    assert "sparkctl_fabric_drift 1" in metrics and 'sparkctl_link_mtu{interface="enp1s0f1np1"} 1500' in metrics
+    healed = _watch(ring, "spark3", "--heal")
+    assert healed["findings"] == [] and healed["history"][-1]["event"] == "healed"
+    assert ring.sh("spark3", "cat", "/sys/class/net/enp1s0f1np1/mtu").stdout.strip() == "9000"
+    result = subprocess.run([SPARKCTL, "doctor", "--inventory", str(ring.inventory), "--json"],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [(e["event"], e["text"]) for e in json.loads(result.stdout)["watch"]["spark3"]]
+    assert events[-2:] == [("drift", drift), ("healed", drift)]
