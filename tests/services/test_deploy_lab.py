@@ -3,13 +3,16 @@
 The lab's nodes have no container engine and no GPU: their `sparkctl_container_cli` is the lab's
 stand-in for docker, which checks the `docker run` a unit makes and starts stand-in servers with the
 real HTTP APIs. Everything else is real: systemd units on the nodes, SSH, the fabric, and the
-`openai` and `ollama` Python clients talking to the services from this machine.
+`openai` and `ollama` Python clients talking to the services from this machine. On the same lab,
+`sparkctl bench serve` measures the vLLM stand-in (whose pace, vllm_server.PACE, fixes what it must
+find) and `sparkctl advise` prices the link with what `verify-link` measured.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import urllib.request
 import wave
@@ -22,6 +25,7 @@ import openai
 import pytest
 import yaml
 
+from sparkctl.lab.standins.vllm_server import PACE
 from tests.labkit import SPARKCTL, Lab, running_lab
 
 pytestmark = pytest.mark.lab
@@ -48,8 +52,8 @@ def _declare(lab: Lab, services: list[dict[str, Any]]) -> None:
     path.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
 
 
-def _sparkctl(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SPARKCTL, *args, "--inventory", str(lab.inventory)],
+def _sparkctl(lab: Lab, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SPARKCTL, *args, "--inventory", str(lab.inventory)], env=env,
                           capture_output=True, text=True, timeout=900, check=False)
 
 
@@ -107,6 +111,37 @@ def test_the_real_clients_get_answers(lab: Lab, deployed: dict[str, Any]) -> Non
     assert "qwen2.5:32b" in [m.model for m in local.list().models]  # pulled by deploy
     answer = local.generate(model="qwen2.5:32b", prompt="hi")
     assert answer.done and answer.response
+
+
+def test_bench_serve_measures_the_deployed_service(lab: Lab, deployed: dict[str, Any], tmp_path: Path) -> None:
+    result = _sparkctl(lab, "bench", "serve", "--service", "gemma", "--input-len", "16", "--output-len", "16",
+                       "--concurrency", "1,4", "--prompts-per-concurrency", "2", "--json", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["model_id"] == "gemma" and report["base_url"].endswith(":8002")
+    for level in report["results"]:
+        c = level["max_concurrency"]
+        assert level["completed"] == 2 * c and level["failed"] == 0
+        assert level["total_output_tokens"] == 2 * c * 16
+        step = PACE.token_seconds + PACE.sequence_seconds * (c - 1)
+        assert level["median_itl_ms"] == pytest.approx(step * 1000, rel=0.25)
+        assert level["median_ttft_ms"] >= PACE.first_token(16) * 1000
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".html", ".json"]
+
+
+def test_advise_prices_the_link_verify_link_measured(lab: Lab, deployed: dict[str, Any], tmp_path: Path) -> None:
+    env = {**os.environ, "SPARKCTL_STATE_DIR": str(tmp_path / "state")}
+    before = json.loads(_sparkctl(lab, "advise", "--model", "gpt-oss-120b", "--json", env=env).stdout)
+    assert before["link"]["source"].startswith("nominal")
+    verified = _sparkctl(lab, "verify-link", "--duration", "2", env=env)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
+    assert "measured link figures saved for sparkctl advise" in verified.stderr
+    (saved,) = (tmp_path / "state" / "link-figures").iterdir()
+    cable = json.loads(saved.read_text(encoding="utf-8"))["cables"][0]
+    assert len(cable["halves_gbps"]) == 2 and cable["gbps"] > 0 and cable["rtt_ms"] > 0
+    after = json.loads(_sparkctl(lab, "advise", "--model", "gpt-oss-120b", "--json", env=env).stdout)
+    assert after["link"]["source"].startswith("verify-link")
+    assert after["link"]["gbytes_per_s"] == round(cable["gbps"] / 8, 3)
 
 
 def test_tts_returns_wav_audio(deployed: dict[str, Any]) -> None:
