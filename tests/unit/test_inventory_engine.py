@@ -29,11 +29,10 @@ def encrypted(text: str) -> str:
     return str(VaultLib([("default", VaultSecret(PASSWORD.encode()))]).encrypt(text).decode())
 
 
-def write_ini(root: Path) -> Path:
-    """The INI twin of conftest's two-Spark inventory (a directory's INI file is named `hosts`: Ansible skips
-    *.ini files when it reads a directory)."""
+def write_ini(root: Path, name: str = "hosts") -> Path:
+    """The INI twin of conftest's two-Spark inventory."""
     (root / "group_vars").mkdir(parents=True)
-    (root / "hosts").write_text(textwrap.dedent("""\
+    (root / name).write_text(textwrap.dedent("""\
         [sparks]
         spark1 ansible_host=192.168.1.101
         spark2 ansible_host=192.168.1.102
@@ -63,7 +62,7 @@ def test_ini_inventory_plans_like_its_yaml_twin(write_inventory: InventoryWriter
 
 
 def test_plan_reads_an_ini_inventory_from_the_command_line(tmp_path: Path) -> None:
-    result = run_plan(write_ini(tmp_path / "ini"))
+    result = run_plan(write_ini(tmp_path / "ini", "hosts.ini"))
     assert result.returncode == 0, result.stderr
     assert '"topology": "bond"' in result.stdout and '"spark2"' in result.stdout
 
@@ -143,3 +142,23 @@ def test_playbook_run_gets_the_same_vault_options(tmp_path: Path) -> None:
     command = run.equivalent_command()
     assert f"--vault-password-file {password}" in command and command.endswith("--ask-vault-pass")
     assert PlaybookRun(inventory=tmp_path).vault.prompt_answers() == {}
+
+
+def test_ask_vault_pass_reads_the_password_once(tmp_path: Path) -> None:
+    inventory = write_vaulted(tmp_path / "inv")
+    result = subprocess.run([*CLI, "plan", "--inventory", str(inventory), "--json", "--ask-vault-pass"],
+                            input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert '"topology": "bond"' in result.stdout
+
+
+def test_an_inventory_script_is_read_like_ansible_reads_it(tmp_path: Path) -> None:
+    script = tmp_path / "inv" / "cluster.py"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\nimport json\nprint(json.dumps({{\n"
+                      "    'sparks': {'hosts': ['spark1', 'spark2'], 'vars': {'sparkctl_mtu': 1500}},\n"
+                      "    '_meta': {'hostvars': {'spark1': {'ansible_host': '192.168.1.101'},\n"
+                      "                           'spark2': {'ansible_host': '192.168.1.102'}}}}))\n")
+    script.chmod(0o755)
+    cluster = load_cluster(script.parent)
+    assert cluster.settings.mtu == 1500 and [n.name for n in cluster.settings.nodes] == ["spark1", "spark2"]
