@@ -111,13 +111,18 @@ def load_inventory(path: Path | str, vault: VaultPasswords | None = None) -> Inv
 
 
 def _read(source: Path, secrets: list[tuple[str, Any]]) -> Inventory:
+    """Ansible's hostvars of every host of group `sparks` (VariableManager, no play), made plain.
+
+    Ansible's warnings are held while it reads: when nothing could be parsed they make the one-line
+    error, otherwise they are shown as ansible-playbook would show them.
+    """
     from ansible._internal._display_utils import DeferredWarningContext  # type: ignore[import-untyped]
     from ansible.inventory.manager import InventoryManager  # type: ignore[import-untyped]
     from ansible.vars.manager import VariableManager  # type: ignore[import-untyped]
 
     loader = _loader()
     loader.set_vault_secrets(secrets)
-    with DeferredWarningContext(variables={}) as warnings:  # kept for the message when nothing parsed
+    with DeferredWarningContext(variables={}) as warnings:
         manager = InventoryManager(loader=loader, sources=[str(source)])
         group = manager.groups.get(SPARK_GROUP)
         hosts = group.get_hosts() if group is not None else []
