@@ -162,3 +162,17 @@ def test_an_inventory_script_is_read_like_ansible_reads_it(tmp_path: Path) -> No
     script.chmod(0o755)
     cluster = load_cluster(script.parent)
     assert cluster.settings.mtu == 1500 and [n.name for n in cluster.settings.nodes] == ["spark1", "spark2"]
+
+
+def test_the_playbook_run_opens_the_vault_with_the_same_passwords(tmp_path: Path) -> None:
+    from sparkctl.provisioning import runner
+
+    inventory = write_vaulted(tmp_path / "inv")
+    password = tmp_path / "vault-pass"
+    password.write_text(PASSWORD + "\n")
+    playbook = tmp_path / "show.yml"
+    playbook.write_text("- hosts: sparks\n  gather_facts: false\n  connection: local\n  tasks:\n"
+                        "    - ansible.builtin.debug: {msg: '{{ sparkctl_mtu }}'}\n")
+    for vault in (VaultPasswords(files=(password,)), VaultPasswords(ask=True, _typed=PASSWORD)):
+        outcome = runner.run(runner.PlaybookRun(inventory=inventory, playbook=playbook, vault=vault), lambda _: None)
+        assert (outcome.status, outcome.rc) == ("successful", 0), outcome.output_tail
