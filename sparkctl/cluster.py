@@ -10,6 +10,7 @@ from sparkctl.inventory import Inventory, load_inventory
 from sparkctl.model import Cable, ClusterPlan
 from sparkctl.planner import build_plan
 from sparkctl.settings import ClusterSettings, read_settings
+from sparkctl.vault import VaultPasswords
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,13 @@ class Cluster:
     plan: ClusterPlan
 
 
-def load_cluster(path: Path | str, topology: str | None = None, discovered: Sequence[Cable] | None = None) -> Cluster:
-    inventory = load_inventory(path)
+def load_cluster(path: Path | str, topology: str | None = None, discovered: Sequence[Cable] | None = None,
+                 vault: VaultPasswords | None = None) -> Cluster:
+    return plan_cluster(load_inventory(path, vault), topology, discovered)
+
+
+def plan_cluster(inventory: Inventory, topology: str | None = None,
+                 discovered: Sequence[Cable] | None = None) -> Cluster:
+    """The plan of an inventory already read (reading it through Ansible once per command is enough)."""
     settings = read_settings(inventory, topology)
     return Cluster(inventory, settings, build_plan(settings, discovered))

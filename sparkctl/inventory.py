@@ -1,41 +1,65 @@
-"""Read an Ansible YAML inventory the way ansible-playbook does, and remember where each value came from.
+"""Read the inventory with Ansible's own engine, and remember which file set each value.
 
-The inventory is sparkctl's one source of truth. Reading it here (instead of through Ansible's own
-InventoryManager) keeps `sparkctl plan` fast and lets every error name the file that holds the bad
-key. The subset read is the standard layout: `hosts.yml` (or `hosts.yaml`/`inventory.yml`) with groups
-under `all`, plus `group_vars/<group>.yml|yaml` or `group_vars/<group>/*.yml` and
-`host_vars/<host>.yml`. Precedence follows Ansible's: `all` < parent groups < child groups, inventory
-file vars < group_vars files, host vars last. The Ansible side of sparkctl reads the same values from
-hostvars, and a test checks both readings agree.
+The inventory is sparkctl's one source of truth, and it must mean to sparkctl what it means to
+`ansible-playbook -i DIR`: so ansible-core reads it (DataLoader with the vault secrets,
+InventoryManager, VariableManager). INI and YAML hosts files, group_vars/ and host_vars/ next to
+them, vault-encrypted files and inline `!vault` values, inventory scripts and plugins all work, with
+Ansible's precedence, because it is Ansible doing it.
+
+Every value ansible-core loads carries an `Origin` tag (file, line). That is how an error names the
+file and line of the bad value. Values YAML cannot tag (true, false, null) are named by the origin of
+their key, which is exact unless a lower-precedence file set the same key too.
+
+Ansible's failures become one-line InputErrors (exit 2) naming the file: a hosts file no inventory
+plugin could parse (with the reason of the plugin meant for it), a YAML error in group_vars, a vault
+value with no password to open it, a duplicate key (refused: YAML would keep the last silently).
+Ansible is imported only here, when an inventory is read, never for `sparkctl --help`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import click
 
 from sparkctl.errors import InputError
-from sparkctl.validate import Invalid, bounded, short
+from sparkctl.validate import Invalid, bounded
+from sparkctl.vault import PASSWORD_FIX, VaultPasswords
 
 SPARK_GROUP = "sparks"
-HOSTS_FILES = ("hosts.yml", "hosts.yaml", "inventory.yml", "inventory.yaml")
+PLAY_VARIABLES = ("ansible_facts", "playbook_dir", "ansible_playbook_python", "ansible_config_file", "groups",
+                  "ansible_version")
+"""What VariableManager adds for a play; there is no play here, and they are no setting of the inventory."""
+FULL_REPORT = "`ansible-inventory -i {path} --list` shows Ansible's full report"
+_ORIGIN = re.compile(r"^Origin: (?P<path>/.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class HostVars:
-    """A host's merged variables and, for each, the file that set the winning value."""
+    """A host's merged variables and, for each, the file (and line) that set the winning value."""
 
     name: str
     values: dict[str, Any]
     sources: dict[str, Path]
+    lines: dict[str, int] = field(default_factory=dict)
 
     def source(self, key: str) -> Path | None:
         """The file that set `key` (the top-level variable of a dotted key)."""
-        return self.sources.get(key.split(".", 1)[0].split("[", 1)[0])
+        return self.sources.get(_top(key))
+
+    def location(self, key: str) -> str | None:
+        """`FILE:LINE` (or FILE) that set `key`, for error messages."""
+        path = self.source(key)
+        if path is None:
+            return None
+        line = self.lines.get(_top(key))
+        return f"{path}:{line}" if line else str(path)
 
 
 @dataclass(frozen=True)
@@ -50,189 +74,213 @@ class Inventory:
         return iter(self.hosts.values())
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+def _top(key: str) -> str:
+    return key.split(".", 1)[0].split("[", 1)[0]
 
 
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, list | dict | set):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a {type(key).__name__} is used as a key ({short(key)})", key_node.start_mark
-            )
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"`{key}` is given twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
-def _load_yaml(path: Path) -> Any:
-    """A file's YAML, refused unless it is UTF-8 and small enough to be an inventory."""
+@contextmanager
+def _duplicates_refused() -> Iterator[None]:
+    """Ansible's YAML loader refuses a key given twice in one mapping while sparkctl reads (by default it
+    only warns and keeps the last value, silently dropping the first)."""
+    name = "ANSIBLE_DUPLICATE_YAML_DICT_KEY"
+    before = os.environ.get(name)
+    os.environ[name] = "error"
     try:
-        with path.open(encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=_StrictLoader)
-        bounded(data)
-        return data
-    except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})", file=path,
-                         fix="save the file as UTF-8") from None
-    except Invalid as exc:
-        raise InputError(exc.message, file=path, fix=exc.fix) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(
-            f"is not valid YAML{where}: {exc.problem}", file=path, fix="fix the YAML syntax there"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"is not valid YAML: {exc}", file=path, fix="fix the YAML syntax") from None
-    except OSError as exc:
-        raise InputError(f"cannot be read: {exc.strerror}", file=path) from None
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
-def _mapping(value: Any, path: Path, key: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(
-            f"must be a mapping, found {type(value).__name__}", file=path, key=key,
-            fix="write it as `name: value` pairs",
-        )
-    return value
+def load_inventory(path: Path | str, vault: VaultPasswords | None = None) -> Inventory:
+    """Read the hosts of group `sparks` and their variables as ansible-playbook would see them."""
+    from ansible.errors import AnsibleError  # type: ignore[import-untyped]
 
-
-@dataclass
-class _Group:
-    name: str
-    parents: list[str] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)
-    vars: dict[str, Any] = field(default_factory=dict)
-
-
-def _walk_groups(name: str, body: Any, parent: str | None, path: Path, groups: dict[str, _Group]) -> None:
-    body = _mapping(body, path, name)
-    group = groups.setdefault(name, _Group(name))
-    if parent and parent not in group.parents:
-        group.parents.append(parent)
-    for host, host_body in _mapping(body.get("hosts"), path, f"{name}.hosts").items():
-        if host not in group.hosts:
-            group.hosts.append(str(host))
-        host_group = groups.setdefault(f"host:{host}", _Group(f"host:{host}"))
-        host_group.vars.update(_mapping(host_body, path, f"{name}.hosts.{host}"))
-    group.vars.update(_mapping(body.get("vars"), path, f"{name}.vars"))
-    for child, child_body in _mapping(body.get("children"), path, f"{name}.children").items():
-        _walk_groups(str(child), child_body, name, path, groups)
-
-
-def _vars_files(directory: Path, name: str) -> list[Path]:
-    files = [directory / f"{name}{ext}" for ext in (".yml", ".yaml", "")]
-    found = [f for f in files if f.is_file()]
-    folder = directory / name
-    if folder.is_dir():
-        found += sorted(p for p in folder.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
-    return found
-
-
-def _cycle(group: str, path: tuple[str, ...], hosts_file: Path) -> InputError:
-    """A group reached again through its own children: Ansible would loop, so the inventory is refused."""
-    cycle = " -> ".join((*path[path.index(group):], group))
-    return InputError(f"group {group} is its own child ({cycle})", file=hosts_file, key="children",
-                      fix="remove one of the `children` entries that close the loop")
-
-
-def _group_chain(name: str, groups: dict[str, _Group], hosts_file: Path) -> list[str]:
-    """Groups from the most general to the most specific, as Ansible applies them."""
-    seen: list[str] = []
-
-    def visit(group: str, path: tuple[str, ...]) -> None:
-        if group in path:
-            raise _cycle(group, path, hosts_file)
-        for parent in groups[group].parents:
-            visit(parent, (*path, group))
-        if group not in seen:
-            seen.append(group)
-
-    visit(name, ())
-    if "all" in seen:
-        seen.remove("all")
-    return ["all", *seen]
-
-
-def find_hosts_file(path: Path) -> Path:
-    """The hosts file of an inventory given as a directory or as the file itself."""
-    if path.is_file():
-        return path
-    if not path.exists():
+    source = Path(path).expanduser().absolute()
+    if not source.exists():
         raise InputError("does not exist", file=path, fix="pass --inventory DIR of an Ansible inventory")
-    for candidate in HOSTS_FILES:
-        if (path / candidate).is_file():
-            return path / candidate
-    raise InputError(
-        f"has no {HOSTS_FILES[0]}", file=path,
-        fix="create one with `sparkctl init` or copy examples/inventory",
-    )
+    vault = vault or VaultPasswords()
+    secrets = vault.secrets()
+    with _duplicates_refused():
+        try:
+            return _read(source, secrets)
+        except AnsibleError as exc:
+            raise _failure(exc, source) from None
 
 
-def load_inventory(path: Path | str) -> Inventory:
-    """Read the hosts of group `sparks` and their merged variables."""
-    hosts_file = find_hosts_file(Path(path))
-    root = hosts_file.parent
-    data = _mapping(_load_yaml(hosts_file), hosts_file, "(top level)")
-    groups: dict[str, _Group] = {"all": _Group("all")}
-    for top, body in data.items():
-        _walk_groups(str(top), body, None if top == "all" else "all", hosts_file, groups)
-    if SPARK_GROUP not in groups or not _members(SPARK_GROUP, groups, hosts_file):
+def _read(source: Path, secrets: list[tuple[str, Any]]) -> Inventory:
+    """Ansible's hostvars of every host of group `sparks` (VariableManager, no play), made plain.
+
+    Ansible's warnings are held while it reads: when nothing could be parsed they make the one-line
+    error, otherwise they are shown as ansible-playbook would show them.
+    """
+    from ansible._internal._display_utils import DeferredWarningContext  # type: ignore[import-untyped]
+    from ansible.inventory.manager import InventoryManager  # type: ignore[import-untyped]
+    from ansible.vars.manager import VariableManager  # type: ignore[import-untyped]
+
+    loader = _loader()
+    loader.set_vault_secrets(secrets)
+    with DeferredWarningContext(variables={}) as warnings:
+        manager = InventoryManager(loader=loader, sources=[str(source)])
+        group = manager.groups.get(SPARK_GROUP)
+        hosts = group.get_hosts() if group is not None else []
+        variables = VariableManager(loader=loader, inventory=manager)
+        merged = {host.name: variables.get_vars(host=host, include_hostvars=False) for host in hosts}
+    failures = _parse_failures(warnings.get_warnings())
+    if not merged and failures:
+        raise _unparsed(source, failures)
+    if not merged:
         raise InputError(
-            f"has no hosts in group `{SPARK_GROUP}`", file=hosts_file, key=f"all.children.{SPARK_GROUP}.hosts",
+            f"has no hosts in group `{SPARK_GROUP}`", file=source, key=SPARK_GROUP,
             fix="list your Sparks there, each with ansible_host set to its management address",
         )
-
-    file_vars: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
-    for group in groups:
-        if group.startswith("host:"):
-            continue
-        file_vars[group] = [
-            (f, _mapping(_load_yaml(f), f, "(top level)")) for f in _vars_files(root / "group_vars", group)
-        ]
-
-    inventory = Inventory(path=root, hosts_file=hosts_file)
-    for host in _members(SPARK_GROUP, groups, hosts_file):
-        values: dict[str, Any] = {}
-        sources: dict[str, Path] = {}
-        layers: list[tuple[Mapping[str, Any], Path]] = []
-        for group in _group_chain(_host_group(host, groups), groups, hosts_file):
-            layers.append((groups[group].vars, hosts_file))
-            layers += [(layer, origin) for origin, layer in file_vars.get(group, [])]
-        layers.append((groups[f"host:{host}"].vars, hosts_file))
-        layers += [(_mapping(_load_yaml(f), f, "(top level)"), f) for f in _vars_files(root / "host_vars", host)]
-        for layer, origin in layers:
-            for key, value in layer.items():
-                values[str(key)] = value
-                sources[str(key)] = origin
-        values.setdefault("inventory_hostname", host)
-        inventory.hosts[host] = HostVars(host, values, sources)
+    for warning in warnings.get_warnings():  # what ansible-playbook would warn about too
+        click.echo(f"warning: {' '.join(warning.event.msg.split())}", err=True)
+    first = merged[hosts[0].name]
+    inventory = Inventory(path=Path(str(first.get("inventory_dir") or source)),
+                          hosts_file=Path(str(first.get("inventory_file") or source)))
+    decrypt = _decrypter(secrets)
+    for name, values in merged.items():
+        inventory.hosts[name] = _host(name, values, decrypt)
     return inventory
 
 
-def _members(group: str, groups: dict[str, _Group], hosts_file: Path, path: tuple[str, ...] = ()) -> list[str]:
-    """Hosts of a group and its children, in inventory order, without repeats."""
-    if group in path:
-        raise _cycle(group, path, hosts_file)
-    found: list[str] = list(groups[group].hosts)
-    for child in (g for g in groups.values() if group in g.parents):
-        found += [h for h in _members(child.name, groups, hosts_file, (*path, group)) if h not in found]
-    return found
+def _loader() -> Any:
+    """Ansible's DataLoader, whose load errors name the file they come from (a vault file without its
+    password says only "A vault password must be specified")."""
+    from ansible._internal._datatag._tags import Origin  # type: ignore[import-untyped]
+    from ansible.errors import AnsibleError
+    from ansible.parsing.dataloader import DataLoader  # type: ignore[import-untyped]
+
+    class Loader(DataLoader):  # type: ignore[misc]
+        def load_from_file(self, file_name: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().load_from_file(file_name, *args, **kwargs)
+            except AnsibleError as exc:
+                if exc.obj is None:
+                    exc.obj = Origin(path=os.path.abspath(file_name))
+                raise
+
+    return Loader()
 
 
-def _host_group(host: str, groups: dict[str, _Group]) -> str:
-    """A synthetic group standing for the host itself, whose parents are the groups listing it."""
-    synthetic = f"host-groups:{host}"
-    groups[synthetic] = _Group(synthetic, parents=[g.name for g in groups.values() if host in g.hosts])
-    return synthetic
+def _host(name: str, merged: dict[str, Any], decrypt: Any) -> HostVars:
+    """One host's variables as plain Python values, each with the file and line that set it."""
+    from ansible._internal._datatag._tags import Origin
+
+    values: dict[str, Any] = {}
+    sources: dict[str, Path] = {}
+    lines: dict[str, int] = {}
+    for key, value in merged.items():
+        if key in PLAY_VARIABLES:
+            continue
+        origin = Origin.get_tag(value) or Origin.get_tag(key)
+        if origin is not None and origin.path:
+            sources[str(key)] = Path(origin.path)
+            if origin.line_num:
+                lines[str(key)] = origin.line_num
+        try:
+            bounded(value)
+        except Invalid as exc:
+            raise InputError(exc.message, file=sources.get(str(key)), key=str(key), fix=exc.fix) from None
+        values[str(key)] = _plain(value, decrypt, str(key), origin)
+    return HostVars(name, values, sources, lines)
+
+
+def _plain(value: Any, decrypt: Any, key: str, origin: Any) -> Any:
+    """`value` without Ansible's tags (native str, int, dict...), vault values decrypted."""
+    from ansible.module_utils._internal._datatag import AnsibleTagHelper  # type: ignore[import-untyped]
+    from ansible.parsing.vault import EncryptedString  # type: ignore[import-untyped]
+
+    if isinstance(value, EncryptedString):
+        return decrypt(value, key, origin)
+    if isinstance(value, dict):
+        return {_plain(k, decrypt, key, origin): _plain(v, decrypt, f"{key}.{k}", origin) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item, decrypt, f"{key}[{number}]", origin) for number, item in enumerate(value)]
+    return AnsibleTagHelper.as_native_type(value)
+
+
+def _decrypter(secrets: list[tuple[str, Any]]) -> Any:
+    """Opens inline `!vault` values with the given secrets; a value they cannot open is an InputError
+    naming its file, line and key."""
+    from ansible._internal._datatag._tags import Origin
+    from ansible.errors import AnsibleError
+    from ansible.parsing.vault import VaultHelper, VaultLib
+
+    vault = VaultLib(secrets=secrets)
+
+    def decrypt(value: Any, key: str, outer: Any) -> str:
+        origin = Origin.get_tag(value) or outer
+        try:
+            return str(vault.decrypt(VaultHelper.get_ciphertext(value, with_tags=False)).decode())
+        except AnsibleError as exc:
+            reason = "no vault password was given" if not secrets else exc.message
+            raise InputError(f"is vault-encrypted and cannot be decrypted: {reason}",
+                             file=str(origin) if origin is not None else None, key=key, fix=PASSWORD_FIX) from None
+
+    return decrypt
+
+
+def _failure(exc: Any, source: Path) -> InputError:
+    """An error Ansible raised while reading (a group_vars file, a vault file) as one line naming the file."""
+    origin = _origin_of(exc)
+    where = str(origin) if origin is not None else None
+    message = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else type(exc).__name__
+    if "vault" in message.lower():
+        return InputError(f"cannot be decrypted: {message}", file=where, fix=PASSWORD_FIX)
+    return InputError(message, file=where or source, fix="fix it there; " + FULL_REPORT.format(path=source))
+
+
+def _origin_of(exc: BaseException | None) -> Any:
+    """The first file Origin along an Ansible error and its causes (plugins re-raise without the file)."""
+    from ansible._internal._datatag._tags import Origin
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        obj = getattr(exc, "obj", None)
+        origin = obj if isinstance(obj, Origin) else Origin.get_tag(obj) if obj is not None else None
+        if origin is not None and origin.path:
+            return origin
+        exc = getattr(exc, "orig_exc", None) or exc.__cause__ or exc.__context__
+    return None
+
+
+def _parse_failures(warnings: list[Any]) -> list[tuple[str, str, str | None]]:
+    """Each inventory plugin's failure on a file, as (plugin, reason, FILE:LINE) from Ansible's warnings."""
+    failures: list[tuple[str, str, str | None]] = []
+    for warning in warnings:
+        match = re.match(r"Failed to parse inventory with '([^']+)' plugin", warning.event.msg)
+        if not match:
+            continue
+        reason, where = "", None
+        chain = warning.event.chain
+        while chain is not None:
+            event = chain.event
+            found = _ORIGIN.search(event.formatted_source_context or "")
+            if found and where is None:
+                reason, where = event.msg, found.group(0).removeprefix("Origin: ")
+            reason = reason or event.msg
+            chain = event.chain
+        failures.append((match.group(1), " ".join(reason.split()), where))
+    return failures
+
+
+def _unparsed(source: Path, failures: list[tuple[str, str, str | None]]) -> InputError:
+    """No inventory plugin could read the source: the reason given by the plugin meant for that file.
+
+    Ansible tries every enabled plugin on every file and reports each failure; the one that matters
+    is the YAML plugin's for a .yml/.yaml/.json file, the INI plugin's for any other.
+    """
+
+    def meant(failure: tuple[str, str, str | None]) -> bool:
+        plugin, _, where = failure
+        suffix = Path((where or "").split(":", 1)[0]).suffix
+        return (plugin == "yaml") == (suffix in (".yml", ".yaml", ".json"))
+
+    _, reason, where = next((f for f in failures if meant(f) and f[0] in ("yaml", "ini")), failures[0])
+    return InputError(f"is not an inventory Ansible can read: {reason}", file=where or source,
+                      fix="fix the syntax there; " + FULL_REPORT.format(path=source))

@@ -90,8 +90,9 @@ class _Reader:
         self.host = host
         self.fallback = fallback
 
-    def where(self, key: str) -> Path:
-        return self.host.source(key) or self.fallback
+    def where(self, key: str) -> str:
+        """FILE:LINE of the value of `key`, else the hosts file."""
+        return self.host.location(key) or str(self.fallback)
 
     def fail(self, key: str, message: str, fix: str) -> InputError:
         return InputError(message, file=self.where(key), key=key, fix=fix)
@@ -301,7 +302,7 @@ def read_settings(inventory: Inventory, topology: str | None = None) -> ClusterS
     for other in hosts[1:]:
         for key in CLUSTER_KEYS:
             if other.values.get(key) != hosts[0].values.get(key):
-                where = other.source(key) or hosts[0].source(key) or inventory.hosts_file
+                where = other.location(key) or hosts[0].location(key) or inventory.hosts_file
                 raise InputError(
                     f"differs between {hosts[0].name} and {other.name}", file=where, key=key,
                     fix="cluster settings must be the same on every Spark: set it once in group_vars/sparks.yml",

@@ -39,10 +39,11 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
 def _target(inventory: Path, name: str) -> str:
     """The URL the controller reaches service `name` by; InputError for what cannot be benched."""
     from sparkctl.cluster import load_cluster
+    from sparkctl.commands.options import vault_used
     from sparkctl.services.layout import lay_out
     from sparkctl.services.spec import KEY, read_services
 
-    cluster = load_cluster(inventory)
+    cluster = load_cluster(inventory, vault=vault_used())
     spec = read_services(cluster.inventory)
     service = next((s for s in spec.services if s.name == name), None)
     if service is None:

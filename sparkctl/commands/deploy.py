@@ -12,14 +12,14 @@ from pathlib import Path
 
 import click
 
-from sparkctl.commands.options import inventory_option, inventory_used
+from sparkctl.commands.options import inventory_option, inventory_used, vault_used
 from sparkctl.errors import InputError, SparkctlError
 from sparkctl.inventory import Inventory, load_inventory
 from sparkctl.services.spec import KEY, ServicesSpec, read_services
 
 
 def _spec(inventory: Path, only: tuple[str, ...]) -> tuple[Inventory, ServicesSpec]:
-    hosts = load_inventory(inventory)
+    hosts = load_inventory(inventory, vault_used())
     spec = read_services(hosts)
     names = [s.name for s in spec.services]
     for name in only:
@@ -71,7 +71,7 @@ def deploy(inventory: Path, only: tuple[str, ...], limit: str | None, check: boo
     if only:
         extravars["sparkctl_services_only"] = list(only)
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
-                                      playbook=runner.SERVICES_PLAYBOOK)
+                                      playbook=runner.SERVICES_PLAYBOOK, vault=vault_used())
     err = Console(stderr=True, highlight=False)
     run_and_report(playbook_run, list(hosts.hosts), {h.name: h.values for h in hosts}, "sparkctl deploy", err)
     if check:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sparkctl.commands.options import inventory_option, inventory_used
+from sparkctl.commands.options import inventory_option, inventory_used, vault_used
 from sparkctl.errors import SparkctlError
 
 if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
@@ -38,7 +38,8 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     from sparkctl.settings import read_settings
     from sparkctl.views.console import report_console
 
-    hosts = load_inventory(inventory)
+    vault = vault_used()
+    hosts = load_inventory(inventory, vault)
     settings = read_settings(hosts)
     spec = read_services(hosts)
     targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
@@ -64,7 +65,7 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
         nodes = sorted({f.node for f in findings if f.provisioned}, key=list(targets).index)
         if nodes:  # every Spark: discovery needs them all, and the others change nothing
             err.print(f"re-applying what provisioning owns: findings on {', '.join(nodes)}")
-            run = runner.PlaybookRun(inventory=inventory)
+            run = runner.PlaybookRun(inventory=inventory, vault=vault)
             run_and_report(run, list(targets), {h.name: h.values for h in hosts}, "sparkctl doctor --fix", err)
             findings = look()
     if as_json:

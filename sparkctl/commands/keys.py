@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 
 from sparkctl.cabling import CablingUnknown
-from sparkctl.cluster import load_cluster
-from sparkctl.commands.options import inventory_option
+from sparkctl.cluster import plan_cluster
+from sparkctl.commands.options import inventory_option, vault_used
 from sparkctl.inventory import load_inventory
 from sparkctl.mesh_key import refuse_rotation_in_inventory
 
@@ -32,10 +32,11 @@ def keys() -> None:
 @click.option("--check", is_flag=True, help="Dry run: say what the rotation would do, change nothing.")
 def rotate(inventory: Path, check: bool) -> None:
     """Replace the cluster key on every Spark: the new key is proven everywhere before the old one goes."""
-    loaded = load_inventory(inventory)
+    vault = vault_used()
+    loaded = load_inventory(inventory, vault)
     refuse_rotation_in_inventory(loaded)
     try:  # bad input stops here, before any node is touched
-        hosts = list(load_cluster(inventory).plan.nodes)
+        hosts = list(plan_cluster(loaded).plan.nodes)
     except CablingUnknown:  # every setting checked; the play discovers the cables, then plans
         hosts = list(loaded.hosts)
 
@@ -46,7 +47,7 @@ def rotate(inventory: Path, check: bool) -> None:
 
     extravars = runner.ProvisionVars(sparkctl_ssh_mesh_rotate=True)
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, check=check,
-                                      playbook=runner.SSH_MESH_PLAYBOOK)
+                                      playbook=runner.SSH_MESH_PLAYBOOK, vault=vault)
     err = Console(stderr=True, highlight=False)
     outcome = run_and_report(playbook_run, hosts, {host.name: host.values for host in loaded},
                              "sparkctl keys rotate", err)

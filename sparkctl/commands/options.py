@@ -10,11 +10,13 @@ import click
 
 from sparkctl.inventory_source import InventoryChoice, choose_here
 from sparkctl.model import TOPOLOGIES
+from sparkctl.vault import VaultPasswords
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 _CHOSEN = "sparkctl.inventory"
+_VAULT = "sparkctl.vault"
 
 
 def _choose_inventory(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
@@ -32,11 +34,41 @@ def inventory_used() -> InventoryChoice:
     return chosen
 
 
+def _vault(ctx: click.Context) -> VaultPasswords:
+    found = ctx.meta.setdefault(_VAULT, VaultPasswords())
+    assert isinstance(found, VaultPasswords)
+    return found
+
+
+def _password_files(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> None:
+    _vault(ctx).files = value
+
+
+def _ask(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    _vault(ctx).ask = value
+
+
+def vault_used() -> VaultPasswords:
+    """The vault passwords the running command was given, for reading the inventory and for the playbook run."""
+    return _vault(click.get_current_context())
+
+
 def inventory_option(func: F) -> F:
+    """--inventory, and the vault options ansible-playbook takes to read it (passed on to the playbook run)."""
+    func = click.option(
+        "--ask-vault-pass", is_flag=True, expose_value=False, callback=_ask,
+        help="Ask for the vault password (as ansible-playbook --ask-vault-pass).",
+    )(func)
+    func = click.option(
+        "--vault-password-file", type=click.Path(path_type=Path), multiple=True, expose_value=False,
+        callback=_password_files, metavar="FILE",
+        help="File (or script) giving the vault password of the inventory; repeatable. Default: "
+             "ANSIBLE_VAULT_PASSWORD_FILE, then the vault_password_file setting of the ansible.cfg in effect.",
+    )(func)
     return click.option(
         "--inventory", "-i", "inventory", type=click.Path(path_type=Path), default=None,
         callback=_choose_inventory,
-        help="Ansible inventory directory (hosts.yml + group_vars/) or hosts file. Default: "
+        help="Ansible inventory directory (hosts + group_vars/, YAML or INI) or hosts file. Default: "
              "SPARKCTL_INVENTORY, then ANSIBLE_INVENTORY, then the inventory setting of the ansible.cfg "
              "in effect, then ./inventory.",
     )(func)

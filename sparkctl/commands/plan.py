@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from sparkctl.cluster import load_cluster
-from sparkctl.commands.options import inventory_option, inventory_used, topology_option
+from sparkctl.commands.options import inventory_option, inventory_used, topology_option, vault_used
 from sparkctl.errors import InputError
 from sparkctl.render import node_files, write_node_files
 
@@ -19,7 +19,7 @@ from sparkctl.render import node_files, write_node_files
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable plan (stable schema).")
 def plan(inventory: Path, topology: str | None, as_json: bool) -> None:
     """Show the fabric plan: a drawing of nodes and cables, then each node's files."""
-    cluster = load_cluster(inventory, topology)
+    cluster = load_cluster(inventory, topology, vault=vault_used())
     data = cluster.plan.to_dict()
     if as_json:
         for name in cluster.plan.nodes:
@@ -40,7 +40,7 @@ def plan(inventory: Path, topology: str | None, as_json: bool) -> None:
               help="Directory; each node's files go under OUT/<node>/ at their target paths.")
 def render(inventory: Path, topology: str | None, out: Path) -> None:
     """Write each node's fabric files under OUT/<node>/ (netplan with mode 0600)."""
-    cluster = load_cluster(inventory, topology)
+    cluster = load_cluster(inventory, topology, vault=vault_used())
     data = cluster.plan.to_dict()
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", key="--out", file=out, fix="pass a directory")

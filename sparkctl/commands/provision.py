@@ -15,8 +15,8 @@ import click
 from rich.console import Console
 
 from sparkctl.cabling import CablingUnknown
-from sparkctl.cluster import load_cluster
-from sparkctl.commands.options import inventory_option, topology_option
+from sparkctl.cluster import plan_cluster
+from sparkctl.commands.options import inventory_option, topology_option, vault_used
 from sparkctl.inventory import load_inventory
 from sparkctl.mesh_key import refuse_rotation_in_inventory
 
@@ -29,10 +29,11 @@ from sparkctl.mesh_key import refuse_rotation_in_inventory
 @click.option("--check", is_flag=True, help="Dry run: show what would change (ansible-playbook --check --diff).")
 def provision(inventory: Path, topology: str | None, limit: str | None, check: bool) -> None:
     """Configure the fabric of every Spark in the inventory with Ansible (playbooks/site.yml)."""
-    loaded = load_inventory(inventory)
+    vault = vault_used()
+    loaded = load_inventory(inventory, vault)
     refuse_rotation_in_inventory(loaded)  # a rotation is `sparkctl keys rotate`, one run, never every provision
     try:  # bad input stops here, before any node is touched
-        hosts = list(load_cluster(inventory, topology).plan.nodes)
+        hosts = list(plan_cluster(loaded, topology).plan.nodes)
     except CablingUnknown:  # every setting checked; the play discovers the cables, then plans
         hosts = list(loaded.hosts)
     hostvars = {host.name: host.values for host in loaded}
@@ -43,7 +44,8 @@ def provision(inventory: Path, topology: str | None, limit: str | None, check: b
     extravars = runner.ProvisionVars()
     if topology:
         extravars["sparkctl_topology"] = topology
-    playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check)
+    playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
+                                      vault=vault)
     err = Console(stderr=True, highlight=False)
     outcome = run_and_report(playbook_run, hosts, hostvars, "sparkctl provision", err)
     verb = "would be provisioned (check mode, nothing changed)" if check else "provisioned"

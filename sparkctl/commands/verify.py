@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from sparkctl.commands.options import inventory_option, inventory_used, topology_option
+from sparkctl.commands.options import inventory_option, inventory_used, topology_option, vault_used
 from sparkctl.errors import InputError
 from sparkctl.inventory import load_inventory
 from sparkctl.settings import read_settings
@@ -39,7 +39,7 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
         raise InputError(f"{duration:g} s is out of range", key="--duration", fix="use 0.5 to 600 seconds")
     if not 1 <= streams <= 128:
         raise InputError(f"{streams} is out of range", key="--streams", fix="use 1 to 128 streams")
-    hosts = load_inventory(inventory)
+    hosts = load_inventory(inventory, vault_used())
     settings = read_settings(hosts, topology)
     expect = read_expectations(hosts)
     targets = {

@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.provisioning.events import Event, HostResult, Recap, parse_event
+from sparkctl.vault import VaultPasswords
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_PLAYBOOK = REPO_ROOT / "playbooks" / "site.yml"
@@ -49,10 +50,12 @@ class PlaybookRun:
     limit: str | None = None
     check: bool = False
     playbook: Path = SITE_PLAYBOOK
+    vault: VaultPasswords = field(default_factory=VaultPasswords)
+    """The vault passwords sparkctl read the inventory with; the run gets the same."""
 
     def options(self) -> list[str]:
         """ansible-playbook options beyond inventory, playbook and extra vars."""
-        options: list[str] = []
+        options: list[str] = self.vault.playbook_options()
         if self.limit:
             options += ["--limit", self.limit]
         if self.check:
@@ -128,6 +131,7 @@ def run(playbook_run: PlaybookRun, on_event: Callable[[Event], None]) -> RunOutc
             extravars=dict(playbook_run.extravars),
             cmdline=shlex.join(playbook_run.options()) or None,
             envvars=_environment(),
+            passwords=playbook_run.vault.prompt_answers(),
             event_handler=handle,
             quiet=True,
             suppress_env_files=True,

@@ -309,7 +309,7 @@ def _budget(inventory: Inventory, node: str) -> float:
         try:
             values[key] = validate.number(host.values.get(key, default), 0, 4096, default)
         except Invalid as exc:
-            raise InputError(exc.message, file=host.source(key) or inventory.hosts_file, key=key, fix=exc.fix) from None
+            raise InputError(exc.message, file=host.location(key) or inventory.hosts_file, key=key, fix=exc.fix) from None
     return values[NODE_MEMORY_KEY] - values[RESERVE_KEY]
 
 
@@ -322,13 +322,13 @@ def read_services(inventory: Inventory) -> ServicesSpec:
     try:
         cli = validate.absolute_path(cli)
     except Invalid as exc:
-        raise InputError(exc.message, file=first.source(CLI_KEY) or inventory.hosts_file, key=CLI_KEY,
+        raise InputError(exc.message, file=first.location(CLI_KEY) or inventory.hosts_file, key=CLI_KEY,
                          fix="write the container CLI's absolute path, e.g. /usr/bin/docker") from None
     for other in hosts[1:]:
         for key in (KEY, CLI_KEY):
             if other.values.get(key) != first.values.get(key):
                 raise InputError(f"differs between {first.name} and {other.name}",
-                                 file=other.source(key) or source, key=key,
+                                 file=other.location(key) or source, key=key,
                                  fix="declare services once for the cluster, in group_vars/sparks.yml")
     declared = first.values.get(KEY, [])
     try:

@@ -38,7 +38,7 @@ def _number(inventory: Inventory, key: str, default: float) -> float:
     try:
         return validate.number(host.values.get(key, default), low, high, example)
     except validate.Invalid as exc:
-        raise InputError(exc.message, file=host.source(key) or inventory.hosts_file, key=key,
+        raise InputError(exc.message, file=host.location(key) or inventory.hosts_file, key=key,
                          fix=f"{exc.fix}, or remove it for the default") from None
 
 

@@ -58,8 +58,8 @@ def test_duplicate_host_name_in_hosts_file(tmp_path: Path) -> None:
     hosts.write_text("all:\n  children:\n    sparks:\n      hosts:\n        spark1: {ansible_host: 10.9.0.1}\n"
                      "        spark1: {ansible_host: 10.9.0.2}\n")
     result = run_plan(tmp_path)
-    assert result.returncode == 2 and f"{hosts}:" in result.stderr and "given twice" in result.stderr
-    assert "line 6" in result.stderr
+    assert result.returncode == 2 and f"{hosts}:6:" in result.stderr
+    assert "duplicate mapping key 'spark1'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_duplicate_management_address(write_inventory: InventoryWriter) -> None:
@@ -81,8 +81,8 @@ def test_yaml_syntax_error_names_file_and_line(write_inventory: InventoryWriter)
     inv = write_inventory()
     (inv / "group_vars" / "sparks.yml").write_text("sparkctl_mtu: 9000\nsparkctl_topology: [direct\n")
     result = run_plan(inv)
-    assert result.returncode == 2 and "not valid YAML at line" in result.stderr
-    assert str(inv / "group_vars" / "sparks.yml") in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "YAML parsing failed" in result.stderr
+    assert f"{inv / 'group_vars' / 'sparks.yml'}:3:" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_missing_inventory_and_empty_group(tmp_path: Path) -> None:
