@@ -92,10 +92,7 @@ class Fabric:
         return links, routes
 
     def _checked(self, argv: list[str]) -> str:
-        rc, out, err = self.run(argv)
-        if rc != 0:
-            raise FabricError(f"`{' '.join(argv)}` failed (rc {rc}): {(err or out).strip()}")
-        return out
+        return networkd.checked(self.run, argv, FabricError)
 
     def _configured(self, files: Mapping[str, bytes], whose: str) -> netplan_files.Configured:
         try:

@@ -55,6 +55,14 @@ class NetworkdError(Exception):
     """The apply could not bring the links to a settled, configured state; the message says which and why."""
 
 
+def checked(run: Runner, argv: list[str], error: type[Exception] = NetworkdError) -> str:
+    """Run `argv` and return its output; raise `error` naming the command and what it said if it failed."""
+    rc, out, err = run(argv)
+    if rc != 0:
+        raise error(f"`{' '.join(argv)}` failed (rc {rc}): {(err or out).strip()}")
+    return out
+
+
 # --- what networkd reports ----------------------------------------------------------------------------
 
 
@@ -336,10 +344,7 @@ class Applier:
         self.outcome = Outcome()
 
     def _command(self, argv: list[str]) -> str:
-        rc, out, err = self.run(argv)
-        if rc != 0:
-            raise NetworkdError(f"`{' '.join(argv)}` failed (rc {rc}): {(err or out).strip()}")
-        return out
+        return checked(self.run, argv)
 
     def links(self) -> dict[str, Link]:
         return parse_links(self._command(["networkctl", "list", "--json=short"]))

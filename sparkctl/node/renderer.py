@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from .files import write_atomically
 
 Run = Callable[[Sequence[str]], tuple[int, str, str]]
 """Runs a command; returns (exit code, stdout, stderr)."""
@@ -157,22 +159,6 @@ def observe(run: Run, nm_conf_path: str = NM_CONF_PATH) -> Observed:
     )
 
 
-def _write(path: str, content: str) -> None:
-    """Write through a temp file in the same directory and a rename: never half a file, never a link."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".sparkctl-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 class StepFailed(Exception):
     """A command of the preparation failed; the message names it and what it printed."""
 
@@ -191,7 +177,7 @@ def carry_out(steps: Sequence[Step], run: Run, nm_conf_path: str = NM_CONF_PATH,
               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
     for step in steps:
         if step.nm_conf is not None:
-            _write(nm_conf_path, step.nm_conf)
+            write_atomically(Path(nm_conf_path), step.nm_conf, 0o644, dir_mode=0o755)
         elif step.remove_nm_conf:
             os.unlink(nm_conf_path)
         elif step.argv:

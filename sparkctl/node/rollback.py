@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from . import netplan_files, networkd
+from . import files, netplan_files, networkd
+from .files import write_atomically
 from .networkd import Runner
 
 STATE_DIR = Path("/var/lib/sparkctl/fabric")
@@ -83,22 +83,6 @@ class Pending:
     def from_dict(cls, data: dict[str, Any]) -> Pending:
         return cls(float(data["armed_at"]), float(data["window"]), data["method"], float(data["settle_timeout"]),
                    Snapshot.from_dict(data["restore"]), list(data["new_devices"]), list(data["new_bonds"]))
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write `text` to `path` in one rename: a reader (or a crash) sees the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class Store:
@@ -157,10 +141,7 @@ def present_devices(sys_net: Path = SYS_NET) -> set[str]:
 
 
 def _checked(run: Runner, argv: list[str]) -> str:
-    rc, out, err = run(argv)
-    if rc != 0:
-        raise RollbackError(f"`{' '.join(argv)}` failed (rc {rc}): {(err or out).strip()}")
-    return out
+    return networkd.checked(run, argv, RollbackError)
 
 
 def apply_links(run: Runner, up: Sequence[str], down: Iterable[str], down_bonds: Iterable[str],
@@ -211,7 +192,7 @@ def install_code(target: Path = CODE_DIR, extra: Sequence[ModuleType] = ()) -> N
     """Keep a copy of the node package the rollback (and, with `extra`, other programs of it such as the
     watch) runs from; each file is rewritten only when it differs."""
     package = sys.modules[__package__]
-    modules = [package, sys.modules[__name__], netplan_files, networkd, *extra]
+    modules = [package, sys.modules[__name__], files, netplan_files, networkd, *extra]
     for module in modules:
         leaf = "__init__" if module is package else module.__name__.rsplit(".", 1)[1]
         path = target / "sparkctl_node" / f"{leaf}.py"

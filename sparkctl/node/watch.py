@@ -28,15 +28,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import fabric_state, rollback
-from .rollback import CODE_DIR, STATE_DIR, Store, run_command, write_atomically
+from . import fabric_state, networkd, rollback
+from .files import write_atomically
+from .networkd import Runner
+from .rollback import CODE_DIR, STATE_DIR, Store, run_command
 
 HEALTH = Path("/var/lib/sparkctl/health.json")
 UNIT_DIR = Path("/etc/systemd/system")
 UNIT = "sparkctl-watch"
 HISTORY_KEPT = 200
 HEAL_WAIT_S = 10.0
-Runner = Callable[[list[str]], tuple[int, str, str]]
 
 
 def _read(path: Path) -> str | None:
@@ -229,9 +230,7 @@ def install(run: Runner, files: Mapping[str, str], enabled: bool, check_mode: bo
 
 
 def _checked(run: Runner, argv: list[str]) -> None:
-    rc, out, err = run(argv)
-    if rc != 0:
-        raise rollback.RollbackError(f"`{' '.join(argv)}` failed (rc {rc}): {(err or out).strip()}")
+    networkd.checked(run, argv, rollback.RollbackError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -142,7 +142,7 @@ def test_the_copy_the_timer_runs_is_self_contained(tmp_path: Path) -> None:
     """The timer runs `python3 -m sparkctl_node.rollback` from the copy alone, on a node without sparkctl."""
     rollback.install_code(tmp_path / "lib")
     names = sorted(p.name for p in (tmp_path / "lib" / "sparkctl_node").iterdir())
-    assert names == ["__init__.py", "netplan_files.py", "networkd.py", "rollback.py"]
+    assert names == ["__init__.py", "files.py", "netplan_files.py", "networkd.py", "rollback.py"]
     done = subprocess.run(
         [sys.executable, "-I", "-c", ("import sys; sys.path.insert(0, sys.argv[1]); import runpy; "
          "sys.argv = ['rollback', '--state-dir', sys.argv[2]]; runpy.run_module('sparkctl_node.rollback', "
