@@ -172,7 +172,8 @@ def tick(store: Store, health: Path, textfile: Path | None, do_heal: bool, run: 
         events += more
     write_atomically(health, json.dumps(state, indent=1, sort_keys=True) + "\n", 0o644)
     if textfile is not None:
-        write_atomically(textfile, metrics(state), 0o644)
+        # node_exporter reads it as its own user: a directory made here must let it in
+        write_atomically(textfile, metrics(state), 0o644, dir_mode=0o755)
     return events
 
 
