@@ -19,7 +19,6 @@ when an apply has settled.
 from __future__ import annotations
 
 import ipaddress
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -59,7 +58,6 @@ class Inspection:
     previous: netplan_files.Configured
     """What sparkctl's live drop-ins configure."""
     links: list[dict[str, Any]]
-    drift: list[fabric_state.Drift]
     reasons: list[str]
 
 
@@ -87,12 +85,7 @@ class Fabric:
     # --- reading ----------------------------------------------------------------------------------------
 
     def live(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        links = json.loads(self._checked(["ip", "-json", "address", "show"]) or "[]")
-        routes = json.loads(self._checked(["ip", "-json", "-4", "route", "show"]) or "[]")
-        return links, routes
-
-    def _checked(self, argv: list[str]) -> str:
-        return networkd.checked(self.run, argv, FabricError)
+        return fabric_state.read_live(self.run, FabricError)
 
     def _configured(self, files: Mapping[str, bytes], whose: str) -> netplan_files.Configured:
         try:
@@ -128,7 +121,7 @@ class Fabric:
         pending = self.store.pending()
         if pending is not None:
             reasons.append(f"an earlier apply (at {time.ctime(pending.armed_at)}) was never confirmed")
-        return Inspection(ours, foreign, previous, links, drift, reasons)
+        return Inspection(ours, foreign, previous, links, reasons)
 
     # --- checks before anything changes -----------------------------------------------------------------
 

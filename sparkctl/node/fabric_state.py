@@ -12,9 +12,12 @@ settled) and on the controller (`sparkctl doctor`): one answer to "does the fabr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .networkd import NetworkdError, Runner, checked
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,13 @@ class Drift:
 
     def __str__(self) -> str:
         return f"{self.interface}: {self.check} is {self.found}, planned {self.expected}"
+
+
+def read_live(run: Runner, error: type[Exception] = NetworkdError) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The node's links with their addresses and its IPv4 routes, as `drift` reads them (`error` if `ip` fails)."""
+    links = json.loads(checked(run, ["ip", "-json", "address", "show"], error) or "[]")
+    routes = json.loads(checked(run, ["ip", "-json", "-4", "route", "show"], error) or "[]")
+    return links, routes
 
 
 def drift(plan: Mapping[str, Any], links: Sequence[Mapping[str, Any]],

@@ -79,13 +79,8 @@ def gid_indexes(root: Path = Path("/sys/class/infiniband")) -> dict[str, int | N
 
 def observe(plan: Mapping[str, Any], run: Runner) -> dict[str, Any]:
     """What this tick sees: the drift from the plan, the links' figures and the GID indexes."""
-    def ip_json(argv: list[str]) -> list[dict[str, Any]]:
-        rc, out, _ = run(argv)
-        return list(json.loads(out)) if rc == 0 and out.strip() else []
-    links = ip_json(["ip", "-json", "address", "show"])
-    routes = ip_json(["ip", "-json", "-4", "route", "show"])
     devices = [i["name"] for i in plan.get("interfaces", [])] + [b["name"] for b in plan.get("bonds", [])]
-    drift = fabric_state.drift(plan, links, routes) if devices else []
+    drift = fabric_state.drift(plan, *fabric_state.read_live(run)) if devices else []
     return {"drift": [{"interface": d.interface, "text": str(d)} for d in drift],
             "links": link_figures(devices), "gid_index": gid_indexes()}
 
