@@ -53,9 +53,8 @@ def _driver(netdev: str) -> dict[str, str] | None:
     return {key: fields.get(key, "").strip() for key in ("driver", "version", "firmware-version")}
 
 
-def _gids() -> dict[str, list[dict[str, str]]]:
-    """Per RDMA device, the RoCE v2 IPv4 entries of port 1: index, GID and netdev."""
-    root = Path("/sys/class/infiniband")
+def roce_v2_ipv4_gids(root: Path = Path("/sys/class/infiniband")) -> dict[str, list[dict[str, str]]]:
+    """Per RDMA device, the RoCE v2 IPv4 entries of port 1 in index order: index, GID and netdev."""
     found: dict[str, list[dict[str, str]]] = {}
     if not root.is_dir():
         return found
@@ -98,7 +97,7 @@ def collect(files: list[str]) -> dict[str, Any]:
         "ip_forward": (_read("/proc/sys/net/ipv4/ip_forward") or "").strip() or None,
         "forward_chain": _run(["iptables", "-S", "FORWARD"]),
         "drivers": {link["ifname"]: _driver(link["ifname"]) for link in links if "ifname" in link},
-        "gids": _gids(),
+        "gids": roce_v2_ipv4_gids(),
         "renderers": _renderers(),
         "files": {path: _read(path) for path in files},
     }

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import fabric_state, networkd, rollback
+from . import doctor_facts, fabric_state, networkd, rollback
 from .files import write_atomically
 from .networkd import Runner
 from .rollback import CODE_DIR, STATE_DIR, Store, run_command
@@ -64,17 +64,8 @@ def link_figures(devices: Sequence[str], sys_net: Path = Path("/sys/class/net"))
 
 def gid_indexes(root: Path = Path("/sys/class/infiniband")) -> dict[str, int | None]:
     """Per RDMA device, the lowest index of port 1 holding a RoCE v2 IPv4-mapped GID (None: none yet)."""
-    found: dict[str, int | None] = {}
-    if not root.is_dir():
-        return found
-    for device in sorted(root.iterdir()):
-        port = device / "ports" / "1"
-        indexes = sorted(int(p.name) for p in (port / "gids").glob("*") if p.name.isdigit())
-        found[device.name] = next(
-            (i for i in indexes
-             if (_read(port / "gid_attrs" / "types" / str(i)) or "") == "RoCE v2"
-             and (_read(port / "gids" / str(i)) or "").startswith("0000:0000:0000:0000:0000:ffff")), None)
-    return found
+    return {device: int(entries[0]["index"]) if entries else None
+            for device, entries in doctor_facts.roce_v2_ipv4_gids(root).items()}
 
 
 def observe(plan: Mapping[str, Any], run: Runner) -> dict[str, Any]:
@@ -213,7 +204,7 @@ def install(run: Runner, files: Mapping[str, str], enabled: bool, check_mode: bo
                     path.unlink()
     active = run(["systemctl", "is-active", "--quiet", f"{UNIT}.timer"])[0] == 0
     if enabled and not check_mode:
-        rollback.install_code(CODE_DIR, [sys.modules[__name__], fabric_state])
+        rollback.install_code(CODE_DIR, [sys.modules[__name__], fabric_state, doctor_facts])
     if check_mode:
         return changed + (["would start the timer"] if enabled and not active else [])
     if changed:

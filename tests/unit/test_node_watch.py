@@ -3,6 +3,8 @@ healing are told apart, a moved GID index is an event, and the metrics are Prome
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sparkctl.node import watch
 
 LINKS = {"enp1s0f0np0": {"present": True, "carrier": 1, "mtu": 1500, "speed_mbps": 200000}}
@@ -47,3 +49,19 @@ def test_the_units_run_the_watch_from_the_copy_with_the_chosen_options() -> None
     assert "Environment=PYTHONPATH=/var/lib/sparkctl/lib" in service
     assert "ExecStart=/usr/bin/python3 -m sparkctl_node.watch --state-dir /var/lib/sparkctl/fabric" in service
     assert service.rstrip().endswith("--heal") and "--textfile" not in service
+
+
+def test_gid_index_is_the_first_roce_v2_ipv4_entry_of_each_device(tmp_path: Path) -> None:
+    port = tmp_path / "rocep1s0f0" / "ports" / "1"
+    table = {0: ("fe80:0000:0000:0000:0000:0000:0000:0001", "IB/RoCE v1"),
+             1: ("fe80:0000:0000:0000:0000:0000:0000:0001", "RoCE v2"),
+             3: ("0000:0000:0000:0000:0000:ffff:0a14:0001", "IB/RoCE v1"),
+             4: ("0000:0000:0000:0000:0000:ffff:0a14:0001", "RoCE v2")}
+    for sub in ("gids", "gid_attrs/types", "gid_attrs/ndevs"):
+        (port / sub).mkdir(parents=True)
+    for index, (gid, kind) in table.items():
+        (port / "gids" / str(index)).write_text(gid + "\n")
+        (port / "gid_attrs" / "types" / str(index)).write_text(kind + "\n")
+        (port / "gid_attrs" / "ndevs" / str(index)).write_text("enp1s0f0np0\n")
+    (tmp_path / "roceP2p1s0f0" / "ports" / "1" / "gids").mkdir(parents=True)
+    assert watch.gid_indexes(tmp_path) == {"roceP2p1s0f0": None, "rocep1s0f0": 4}
