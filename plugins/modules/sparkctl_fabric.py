@@ -116,6 +116,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sparkctl_node.fabric import Fabric, FabricError, Settings
+from ansible.module_utils.sparkctl_node.networkd import module_runner
 
 
 def main() -> None:
@@ -137,10 +138,7 @@ def main() -> None:
     )
     params = module.params
 
-    def run(argv: list[str]) -> tuple[int, str, str]:
-        rc, out, err = module.run_command(argv)
-        return int(rc), str(out), str(err)
-
+    run = module_runner(module)
     settings = Settings(
         settle_timeout=params["settle_timeout"], confirm_window=params["confirm_window"],
         method=params["apply_method"], guard_management=params["guard_management"],

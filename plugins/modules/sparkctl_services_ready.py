@@ -45,10 +45,10 @@ services:
 """
 
 import json
-from collections.abc import Sequence
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sparkctl_node import health
+from ansible.module_utils.sparkctl_node.networkd import module_runner
 
 
 def main() -> None:
@@ -60,10 +60,7 @@ def main() -> None:
         supports_check_mode=True,
     )
 
-    def run(argv: Sequence[str]) -> tuple[int, str, str]:
-        code, out, err = module.run_command(list(argv))
-        return code, out, err
-
+    run = module_runner(module)
     try:
         with open(module.params["manifest"], encoding="utf-8") as handle:
             instances = json.load(handle)["instances"]

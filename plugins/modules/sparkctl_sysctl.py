@@ -50,6 +50,7 @@ unapplied:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sparkctl_node import sysctl
+from ansible.module_utils.sparkctl_node.networkd import module_runner
 
 
 def main() -> None:
@@ -61,10 +62,7 @@ def main() -> None:
         supports_check_mode=True,
     )
 
-    def run(argv: list[str]) -> tuple[int, str, str]:
-        rc, out, err = module.run_command(argv)
-        return int(rc), str(out), str(err)
-
+    run = module_runner(module)
     wanted = {str(k): str(v) for k, v in module.params["settings"].items()}
     settable, stuck, failed = sysctl.apply(wanted, run, module.check_mode)
     unapplied = [d.why_stuck() for d in stuck]

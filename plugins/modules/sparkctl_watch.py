@@ -55,6 +55,7 @@ from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.sparkctl_node import watch
+from ansible.module_utils.sparkctl_node.networkd import module_runner
 from ansible.module_utils.sparkctl_node.rollback import RollbackError
 
 
@@ -70,10 +71,7 @@ def main() -> None:
     )
     params = module.params
 
-    def run(argv: list[str]) -> tuple[int, str, str]:
-        rc, out, err = module.run_command(argv)
-        return int(rc), str(out), str(err)
-
+    run = module_runner(module)
     textfile = Path(params["textfile"]) if params["textfile"] else None
     files = watch.unit_files(sys.executable, params["interval_minutes"], params["heal"], textfile)
     try:

@@ -32,9 +32,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 NETWORK_DIR = Path("/run/systemd/network")
 """Where netplan generate writes networkd's files (and nothing else writes)."""
@@ -49,6 +50,14 @@ NO_CARRIER_STATES = frozenset({"off", "no-carrier"})
 
 Runner = Callable[[list[str]], tuple[int, str, str]]
 """Runs argv, returns (rc, stdout, stderr): Ansible's run_command on a node, a fake in tests."""
+
+
+def module_runner(module: Any) -> Callable[[Sequence[str]], tuple[int, str, str]]:
+    """The Runner of an Ansible module: its run_command (which logs and handles the environment)."""
+    def run(argv: Sequence[str]) -> tuple[int, str, str]:
+        rc, out, err = module.run_command(list(argv))
+        return int(rc), str(out), str(err)
+    return run
 
 
 class NetworkdError(Exception):
