@@ -1,10 +1,12 @@
 """How often ONE plain re-run of `playbooks/site.yml` reconciles a recabled lab, and how long that run takes.
 
 Each scenario is a cable move and its way back, both reconciled by one re-run each, on one lab provisioned
-once per topology: a 3-node ring reversed (every cable moves) and restored, and a 2-node direct lab
-recabled p0-p0 -> p1-p1 and back. A run counts as a success when ansible-playbook exits 0 and every node
-carries the planned addresses afterwards (fabric files, addresses, full-MTU pings: the lab tests' check).
-The success rate should be 100%: recabling is something users do, and a re-run must converge every time.
+once per topology: a 3-node ring reversed (every cable moves) and restored, a 2-node direct lab recabled
+p0-p0 -> p1-p1 and back, and a 2-node storage split whose peer and storage cages are swapped and swapped back
+(with `sparkctl_storage.port` edited to match, as the owner must). A run counts as a success when
+ansible-playbook exits 0: the play itself pings every planned half at full MTU (and every storage target)
+before it succeeds, and rolls back otherwise. The success rate should be 100%: recabling is something users
+do, and a re-run must converge every time.
 
 Run as root: `.venv/bin/python bench/recabling_stress.py [--runs N] [--scenario ring-reversed|direct-p0-p1]`.
 Every lab gets a throwaway SPARKCTL_LAB_ROOT and its own name and is always taken down, also when a run fails.
@@ -23,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SPARKCTL = str(BIN / "sparkctl")
@@ -38,6 +42,8 @@ class Scenario:
     topology: str
     there: Moves
     back: Moves
+    storage_port: tuple[str, str] | None = None
+    """`sparkctl_storage.port` after the move there and after the move back, for a storage split."""
 
 
 RING_FORWARD: Moves = [("cable", "spark1:p0", "spark2:p1"), ("cable", "spark2:p0", "spark3:p1"),
@@ -51,7 +57,23 @@ SCENARIOS = {
     "direct-p0-p1": Scenario(2, "direct",
                              [("uncable", "spark1:p0"), ("cable", "spark1:p1", "spark2:p1")],
                              [("uncable", "spark1:p1"), ("cable", "spark1:p0", "spark2:p0")]),
+    "storage-swapped": Scenario(2, "storage-split",
+                                [("uncable", "spark1:p0"), ("uncable", "spark1:p1"), ("uncable", "spark2:p1"),
+                                 ("cable", "spark1:p1", "spark2:p1"), ("cable", "spark1:p0", "storage"),
+                                 ("cable", "spark2:p0", "storage")],
+                                [("uncable", "spark1:p0"), ("uncable", "spark1:p1"), ("uncable", "spark2:p0"),
+                                 ("cable", "spark1:p0", "spark2:p0"), ("cable", "spark1:p1", "storage"),
+                                 ("cable", "spark2:p1", "storage")],
+                                storage_port=("p0", "p1")),
 }
+
+
+def _set_storage_port(inventory: Path, port: str) -> None:
+    """Edit the lab inventory's `sparkctl_storage.port`, as the owner does after moving the cables."""
+    path = inventory / "group_vars" / "sparks.yml"
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    values["sparkctl_storage"]["port"] = port
+    path.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
 
 
 def _lab(env: dict[str, str], *args: str) -> str:
@@ -83,9 +105,11 @@ def measure(name: str, scenario: Scenario, root: Path, runs: int) -> tuple[int, 
             raise RuntimeError(f"the first provisioning failed: {errors}")
         print(f"  {name}: provisioned in {seconds:.1f} s", file=sys.stderr)
         for run in range(runs):
-            for label, moves in (("there", scenario.there), ("back", scenario.back)):
+            for step, (label, moves) in enumerate((("there", scenario.there), ("back", scenario.back))):
                 for move in moves:
                     _lab(env, *move, "--name", lab)
+                if scenario.storage_port:
+                    _set_storage_port(inventory, scenario.storage_port[step])
                 success, seconds, errors = _rerun(inventory, env)
                 attempts += 1
                 ok += success

@@ -5,6 +5,11 @@ heard: a node name and the netdev that node sent from. Both PCIe halves of one c
 cage, so a cable is a pair of cages (`node:port`), and both ends of a cable report it. One cage that
 hears two Sparks means a switch, not a cable. A pinned `sparkctl_cabling` that the wires contradict is
 named cable by cable, both ways: a wire the pins do not have, and a pin no probe frame crossed.
+
+In a storage split the storage cage goes to a storage switch or server: what it hears is not a cable. Which
+cage that really is, is learnt from the storage servers themselves (each probe asks for their addresses by
+ARP, and only the owner answers), so cages swapped between peer and storage are named instead of planned
+over.
 """
 
 from __future__ import annotations
@@ -48,12 +53,32 @@ def probe_errors(reports_by_node: Mapping[str, Sequence[Mapping[str, Any]]]) -> 
             for node, reports in reports_by_node.items() for report in reports if report.get("error")]
 
 
-def discovered_cables(reports_by_node: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Cable]:
-    """Every cable some node heard, once, sorted; a cage hearing several Sparks is an error."""
+def storage_answered(node: str, reports: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ports of `node` on which some storage server answered the probe's ARP request, sorted."""
+    return sorted({cage.port for report in reports if report.get("answered")
+                   if (cage := _cage(node, str(report.get("iface", "")))) is not None})
+
+
+def storage_cage_moved(reports_by_node: Mapping[str, Sequence[Mapping[str, Any]]], port: str) -> list[str]:
+    """Each node whose storage servers answer on a cage other than the storage `port` the inventory names."""
+    moved = []
+    for node, reports in reports_by_node.items():
+        answered = storage_answered(node, reports)
+        if answered and port not in answered:
+            moved.append(f"{node}'s storage servers answer on {' and '.join(answered)}, not on {port}")
+    return moved
+
+
+def discovered_cables(reports_by_node: Mapping[str, Sequence[Mapping[str, Any]]],
+                      storage_port: str | None = None) -> list[Cable]:
+    """Every cable some node heard, once, sorted; a cage hearing several Sparks is an error. What the storage
+    cage (`storage_port`, in a storage split) hears is not a cable and is left out."""
     cables: dict[str, Cable] = {}
     crowded = []
     for node, reports in reports_by_node.items():
         for local, far in heard_by_cage(node, reports).items():
+            if local.port == storage_port:
+                continue
             if len(far) > 1:
                 crowded.append(f"{local} hears {' and '.join(str(e) for e in far)}")
             elif far:

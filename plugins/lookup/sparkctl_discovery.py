@@ -11,11 +11,13 @@ name: sparkctl_discovery
 author: sparkctl
 short_description: The netdevs to probe, and the cabling merged from every Spark's probe reports
 description:
-  - With O(step=probe), the fabric netdevs of O(present) that O(host) probes (all of them, except the storage
-    port's in a storage-split topology, which goes to storage, often a switch carrying other Sparks' frames).
+  - With O(step=probe), what O(host) probes, as C(interfaces) (the fabric netdevs of O(present)) and
+    C(arp_targets) (in a storage-split topology the storage servers' addresses, asked for by ARP so the merge
+    learns which cage really goes to storage; otherwise none).
   - With O(step=merge), the cables every host of the play heard (their registered O(reports_var)), each
-    C(node:port node:port). Fails naming each cage that hears several Sparks, each probe that could not run,
-    and each way the wires contradict a pinned C(sparkctl_cabling).
+    C(node:port node:port), leaving out what the storage cage hears. Fails naming each cage that hears several
+    Sparks, each probe that could not run, each node whose storage servers answer on the other cage than
+    C(sparkctl_storage.port), and each way the wires contradict a pinned C(sparkctl_cabling).
 options:
   step:
     description: Which answer to give.
@@ -37,9 +39,10 @@ options:
 
 RETURN = r"""
 _raw:
-  description: One list, of netdev names (probe) or of cables C(node:port node:port) (merge).
+  description: One answer, a mapping with C(interfaces) and C(arp_targets) (probe) or a list of cables
+    C(node:port node:port) (merge).
   type: list
-  elements: list
+  elements: raw
 """
 
 from typing import Any
@@ -50,7 +53,14 @@ try:
     from sparkctl import hardware
     from sparkctl.ansible_bridge import settings_from_hostvars
     from sparkctl.ansible_lookup import ClusterLookup, ClusterVars
-    from sparkctl.discovery import as_discovered, contradictions, discovered_cables, probe_errors
+    from sparkctl.discovery import (
+        CablingContradicted,
+        as_discovered,
+        contradictions,
+        discovered_cables,
+        probe_errors,
+        storage_cage_moved,
+    )
 except ImportError as exc:
     raise AnsibleError(
         f"the sparkctl package is not importable ({exc}): run ansible-playbook from the "
@@ -59,21 +69,28 @@ except ImportError as exc:
 
 
 class LookupModule(ClusterLookup):
-    """Returns `[netdevs to probe]` (step probe) or `[cables]` (step merge)."""
+    """Returns `[{interfaces, arp_targets}]` (step probe) or `[cables]` (step merge)."""
 
     def answer(self, cluster: ClusterVars) -> Any:
         settings = settings_from_hostvars(cluster.hosts, cluster.hostvars, cluster.inventory_file)
+        storage = settings.storage if settings.topology == "storage-split" else None
         if self.get_option("step") == "probe":
-            skip = settings.storage.port if settings.topology == "storage-split" and settings.storage else None
-            return [dev for dev in self.get_option("present")
-                    if dev in hardware.ALL_NETDEVS and hardware.port_of(dev)[0] != skip]
+            return {"interfaces": [dev for dev in self.get_option("present") if dev in hardware.ALL_NETDEVS],
+                    "arp_targets": [str(t) for t in storage.targets] if storage else []}
         played = [h for h in cluster.variables.get("ansible_play_hosts", []) if h in cluster.hosts]
         name = self.get_option("reports_var")
         reports = {h: list(cluster.hostvars[h].get(name, {}).get("reports", [])) for h in played}
         errors = probe_errors(reports)
         if errors:
             raise AnsibleError("; ".join(errors))
-        found = discovered_cables(reports)
+        moved = storage_cage_moved(reports, storage.port) if storage else []
+        if storage and moved:
+            raise CablingContradicted(
+                "; ".join(moved) + ": the storage and peer cables are on each other's cages",
+                file=settings.source("sparkctl_storage"), key="sparkctl_storage.port",
+                fix=f"set sparkctl_storage.port to the cage the storage cable is in, or move the storage cables "
+                    f"back to {storage.port}")
+        found = discovered_cables(reports, storage.port if storage else None)
         if not found and settings.cabling is None:
             raise AnsibleError(
                 "No probe frame crossed from one Spark to another on any ConnectX-7 port: check the cables are "

@@ -16,6 +16,8 @@ description:
     naming O(node) and the netdev, and listens for O(listen_seconds) for the frames of the other Sparks, which
     probe at the same time. No address is needed. A netdev that is down is brought up for the run and put back
     down afterwards, so the module changes nothing.
+  - On each netdev it also asks for every address of O(arp_targets) with ARP probes from 0.0.0.0, which only
+    the owner of the address answers, and reports which answered.
 options:
   node:
     description: The name this node announces (its inventory name).
@@ -30,6 +32,11 @@ options:
     description: How long each probe sends and listens.
     type: float
     default: 3.0
+  arp_targets:
+    description: IPv4 addresses (the storage servers of a storage split) to ask for on every netdev.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -42,7 +49,8 @@ EXAMPLES = r"""
 RETURN = r"""
 reports:
   description: One report per netdev, with C(iface), C(heard) (each C(node), C(iface), C(mac), C(frames)),
-    C(own_node) (frames from this node's other netdevs) and C(error) (null unless the probe could not run).
+    C(own_node) (frames from this node's other netdevs), C(answered) (the O(arp_targets) that answered) and
+    C(error) (null unless the probe could not run).
   type: list
   elements: dict
   returned: always
@@ -58,11 +66,13 @@ def main() -> None:
             "node": {"type": "str", "required": True},
             "interfaces": {"type": "list", "elements": "str", "required": True},
             "listen_seconds": {"type": "float", "default": 3.0},
+            "arp_targets": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     params = module.params
-    module.exit_json(changed=False, reports=probe_all(params["node"], params["interfaces"], params["listen_seconds"]))
+    module.exit_json(changed=False, reports=probe_all(params["node"], params["interfaces"], params["listen_seconds"],
+                                                      tuple(params["arp_targets"])))
 
 
 if __name__ == "__main__":

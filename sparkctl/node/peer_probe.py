@@ -20,6 +20,11 @@ down afterwards.
 Frames heard from the probe's own node name are reported apart (`own_node`): the two PCIe halves of
 one ConnectX-7 port share the port, and a half may hear its twin. Through a switch, several peers
 answer; on a direct cable exactly one.
+
+With `--arp-target ADDR` (repeatable) the probe also asks, by ARP probes from 0.0.0.0 (RFC 5227), for
+each storage server address and reports which ones answered (`answered`). That is how a storage split
+learns which cage really goes to storage: only the owner of an address answers such a probe, and a
+storage switch that carries other Sparks' probe frames looks, to frames alone, just like a cable.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 ETHERTYPE = 0x88B5
+ETH_P_ARP = 0x0806
+ARP_REQUEST, ARP_REPLY = 1, 2
 MAGIC = "sparkctl-peer-probe"
 VERSION = 1
 BROADCAST = b"\xff" * 6
@@ -49,8 +56,9 @@ PACKET_OUTGOING = 4
 
 
 def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25,
-          bring_up: bool = False) -> dict[str, Any]:
-    """Probe one interface: the report of every identity heard (`error` set when the probe could not run)."""
+          bring_up: bool = False, arp_targets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Probe one interface: the report of every identity heard and of every `arp_targets` address that
+    answered (`error` set when the probe could not run)."""
     node, _, announced_iface = announce.partition(":")
     report: dict[str, Any] = {
         "probe": MAGIC,
@@ -61,6 +69,7 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
         "sent": 0,
         "heard": [],
         "own_node": [],
+        "answered": [],
         "brought_up": False,
         "error": None,
     }
@@ -72,15 +81,19 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
         # Protocol 0 receives nothing until bind() names interface and ethertype: a socket opened with
         # the ethertype would queue frames from every interface in between, and probes running at once
         # on a node's other ports would be heard here.
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock, \
+                socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as arp:
             sock.bind((iface, ETHERTYPE))
             if bring_up and not _is_up(sock, iface):
                 _set_up(sock, iface, True)
                 report["brought_up"] = True
             try:
+                # Bound only once the interface is up: binding to a down interface leaves ENETDOWN pending
+                # on the socket, which its first receive would raise.
+                arp.bind((iface, ETH_P_ARP))
                 identity = {"magic": MAGIC, "v": VERSION, "node": node, "iface": announced_iface,
                             "mac": report["mac"], "run": os.urandom(8).hex()}
-                _exchange(sock, report, identity, listen, interval)
+                _exchange(sock, arp, report, identity, listen, interval, arp_targets)
             finally:
                 if report["brought_up"]:
                     _set_up(sock, iface, False)
@@ -93,13 +106,15 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
     return report
 
 
-def probe_all(node: str, interfaces: list[str], listen: float) -> list[dict[str, Any]]:
+def probe_all(node: str, interfaces: list[str], listen: float,
+              arp_targets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Probe every interface at once (the windows of all probes on all nodes must overlap), each brought up
     for its run if it is down; reports in the order of `interfaces`."""
     reports: list[dict[str, Any]] = [{} for _ in interfaces]
 
     def run(index: int) -> None:
-        reports[index] = probe(interfaces[index], f"{node}:{interfaces[index]}", listen, bring_up=True)
+        reports[index] = probe(interfaces[index], f"{node}:{interfaces[index]}", listen, bring_up=True,
+                               arp_targets=arp_targets)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(interfaces))]
     for thread in threads:
@@ -111,7 +126,7 @@ def probe_all(node: str, interfaces: list[str], listen: float) -> list[dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    report = probe(args.iface, args.announce, args.listen, args.interval, args.bring_up)
+    report = probe(args.iface, args.announce, args.listen, args.interval, args.bring_up, tuple(args.arp_target))
     print(json.dumps(report, sort_keys=True))
     return 1 if report["error"] else 0
 
@@ -124,39 +139,75 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between frames (default 0.25)")
     parser.add_argument("--bring-up", action="store_true",
                         help="set the interface up for the run if it is down, and down again afterwards")
+    parser.add_argument("--arp-target", action="append", default=[], metavar="ADDR",
+                        help="an IPv4 address to ask for by ARP probe; repeatable")
     args = parser.parse_args(argv)
     node, sep, iface = args.announce.partition(":")
     if not (node and sep and iface):
         parser.error("--announce must be NODE:IFACE")
     if args.listen <= 0 or args.interval <= 0:
         parser.error("--listen and --interval must be positive")
+    for target in args.arp_target:
+        try:
+            socket.inet_aton(target)
+        except OSError:
+            parser.error(f"--arp-target {target!r} is not an IPv4 address")
     return args
 
 
-def _exchange(sock: socket.socket, report: dict[str, Any], identity: dict[str, Any],
-              listen: float, interval: float) -> None:
-    """Send the identity every `interval` seconds and collect other identities until `listen` ends."""
+def _exchange(sock: socket.socket, arp: socket.socket, report: dict[str, Any], identity: dict[str, Any],
+              listen: float, interval: float, arp_targets: tuple[str, ...]) -> None:
+    """Send the identity (and the ARP probes) every `interval` seconds and collect other identities (and ARP
+    replies from the targets) until `listen` ends."""
     src = bytes.fromhex(str(identity["mac"]).replace(":", ""))
     frame = BROADCAST + src + struct.pack("!H", ETHERTYPE) + json.dumps(identity).encode()
+    probes = [_arp_probe(src, target) for target in arp_targets]
+    wanted = {socket.inet_aton(target) for target in arp_targets}
     heard: dict[tuple[str, str, str], dict[str, Any]] = {}
+    answered: set[str] = set()
     deadline = time.monotonic() + listen
     next_send = time.monotonic()
     while (now := time.monotonic()) < deadline:
         if now >= next_send:
-            try:
-                sock.send(frame)
-                report["sent"] += 1
-            except OSError:
-                pass  # no carrier yet (e.g. just brought up): later frames cover it
+            for out, data in [(sock, frame)] + [(arp, request) for request in probes]:
+                try:
+                    out.send(data)
+                except OSError:
+                    continue  # no carrier yet (e.g. just brought up): later frames cover it
+                if out is sock:
+                    report["sent"] += 1
             next_send = now + interval
-        ready, _, _ = select.select([sock], [], [], max(0.0, min(next_send, deadline) - time.monotonic()))
-        if ready:
-            data, address = sock.recvfrom(65535)
-            if address[0] == report["iface"]:  # belt and braces: only frames of this interface
+        ready, _, _ = select.select([sock, arp], [], [], max(0.0, min(next_send, deadline) - time.monotonic()))
+        for receiver in ready:
+            data, address = receiver.recvfrom(65535)
+            if address[0] != report["iface"]:  # belt and braces: only frames of this interface
+                continue
+            if receiver is sock:
                 _record(data, address, identity, heard)
+            elif (sender := _arp_reply_from(data, src)) in wanted:
+                answered.add(socket.inet_ntoa(sender))
     for (peer_node, peer_iface, peer_mac), entry in sorted(heard.items()):
         key = "own_node" if peer_node == identity["node"] else "heard"
         report[key].append({"node": peer_node, "iface": peer_iface, "mac": peer_mac, **entry})
+    report["answered"] = sorted(answered, key=socket.inet_aton)
+
+
+def _arp_probe(src: bytes, target: str) -> bytes:
+    """A broadcast ARP request for `target` from sender address 0.0.0.0: no address of ours is needed, and
+    only the owner of `target` answers."""
+    return (BROADCAST + src + struct.pack("!H", ETH_P_ARP)
+            + struct.pack("!HHBBH", 1, 0x0800, 6, 4, ARP_REQUEST)
+            + src + b"\0" * 4 + b"\0" * 6 + socket.inet_aton(target))
+
+
+def _arp_reply_from(data: bytes, own_mac: bytes) -> bytes | None:
+    """The sender address of an ARP reply to this interface's MAC, or None for any other frame."""
+    if len(data) < 42 or data[0:6] != own_mac:
+        return None
+    htype, ptype, hlen, plen, op = struct.unpack("!HHBBH", data[14:22])
+    if (htype, ptype, hlen, plen, op) != (1, 0x0800, 6, 4, ARP_REPLY):
+        return None
+    return data[28:32]
 
 
 def _record(data: bytes, address: Any, identity: dict[str, Any],

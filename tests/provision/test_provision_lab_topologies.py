@@ -1,4 +1,4 @@
-"""Provisioning the other lab topologies: a 3-node ring, a storage split, and a bond the kernel cannot build."""
+"""Provisioning the other lab topologies: a 3-node ring, a 4-node ring, and a bond the kernel cannot build."""
 
 from __future__ import annotations
 
@@ -39,20 +39,6 @@ def test_three_node_ring_is_discovered_and_every_half_answers(ring_lab: Lab) -> 
     assert len(cluster.plan.cables) == 3 and len(cluster.plan.links) == 6
     assert cluster.plan.cabling_source == "discovered"
     assert_environment(ring_lab, cluster)
-
-
-def test_storage_split_reaches_the_peer_and_the_storage_targets(lab_root: Path) -> None:
-    with running_lab(lab_root, prefix="p", nodes=2, topology="storage-split") as lab:
-        result = lab.playbook()
-        assert result.returncode == 0, result.stdout[-3000:]
-        cluster = assert_fabric_as_planned(lab)
-        storage = [link for link in cluster.plan.links if link.kind == "storage"]
-        assert len(storage) == 4  # two nodes, two PCIe halves each
-        for link in storage:
-            assert link.targets, link.name
-            for target in link.targets:
-                lab.sh(link.a.node, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", "8972",
-                       "-I", link.a.interface, str(target))
 
 
 def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding_driver(

@@ -12,6 +12,7 @@ from sparkctl.discovery import (
     contradictions,
     discovered_cables,
     probe_errors,
+    storage_cage_moved,
 )
 from sparkctl.model import Cable, Endpoint
 
@@ -66,3 +67,30 @@ def test_a_probe_that_could_not_run_is_named_with_its_node() -> None:
     failed = {"spark2": [{"iface": "enp1s0f0np0", "heard": [], "error": "enp1s0f0np0: Operation not permitted"}]}
     assert probe_errors(failed) == ["peer_probe failed on spark2: enp1s0f0np0: Operation not permitted"]
     assert probe_errors(DIRECT) == []
+
+
+def answering(iface: str, *heard: tuple[str, str]) -> dict[str, Any]:
+    """A report of a netdev on which a storage server answered the ARP probe."""
+    return {**report(iface, *heard), "answered": ["198.19.200.250"]}
+
+
+# A storage split whose storage switch joins both Sparks' storage cages: frames alone make it look like a
+# second cable. Here the cables were swapped: the peer cable is on p1, the storage switch on p0.
+SWAPPED = {
+    "spark1": [answering("enp1s0f0np0", ("spark2", "enp1s0f0np0")), report("enp1s0f1np1", ("spark2", "enp1s0f1np1"))],
+    "spark2": [answering("enp1s0f0np0", ("spark1", "enp1s0f0np0")), report("enp1s0f1np1", ("spark1", "enp1s0f1np1"))],
+}
+
+
+def test_what_the_storage_cage_hears_is_not_a_cable() -> None:
+    assert discovered_cables(SWAPPED, storage_port="p0") == [cable("spark1:p1", "spark2:p1")]
+    assert discovered_cables(SWAPPED, storage_port="p1") == [cable("spark1:p0", "spark2:p0")]
+
+
+def test_storage_servers_answering_on_the_peer_cage_name_the_swap() -> None:
+    assert storage_cage_moved(SWAPPED, "p1") == [
+        "spark1's storage servers answer on p0, not on p1", "spark2's storage servers answer on p0, not on p1"]
+    assert storage_cage_moved(SWAPPED, "p0") == []
+    # No storage server answered anywhere (down, or none listed): nothing to judge, the checks after the
+    # apply name the unreachable targets.
+    assert storage_cage_moved(DIRECT, "p1") == []

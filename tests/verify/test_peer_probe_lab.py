@@ -137,3 +137,22 @@ def test_down_interface_without_bring_up_reports_the_fix(netns: list[str], probe
     assert result.returncode == 1
     report = parse_peer_probe(result.stdout)
     assert report.error == "enp1s0f0np0: Network is down (the interface is down: rerun with --bring-up)"
+
+
+def test_arp_target_answers_only_where_its_owner_is(netns: list[str], probe_copy: Path) -> None:
+    """A storage server owns 10.30.0.100 behind spark1's port 1; port 0 goes to a Spark that does not own it.
+    Neither probing end has an address."""
+    spark1, spark2, storage = _add(netns, "s1"), _add(netns, "s2"), _add(netns, "st")
+    _ip("link", "add", "enp1s0f1np1", "netns", spark1, "type", "veth", "peer", "name", "nas0", "netns", storage)
+    _ip("link", "add", "enp1s0f0np0", "netns", spark1, "type", "veth", "peer", "name", "enp1s0f0np0", "netns", spark2)
+    _ip("-n", storage, "address", "add", "10.30.0.100/24", "dev", "nas0")
+    _ip("-n", storage, "link", "set", "nas0", "up")
+    _ip("-n", spark2, "address", "add", "10.30.0.2/24", "dev", "enp1s0f0np0")
+    _ip("-n", spark2, "link", "set", "enp1s0f0np0", "up")
+
+    to_storage, to_peer = _run_all(probe_copy, [(spark1, "enp1s0f1np1", "spark1:enp1s0f1np1"),
+                                                (spark1, "enp1s0f0np0", "spark1:enp1s0f0np0")],
+                                   "--bring-up", "--arp-target", "10.30.0.100", "--arp-target", "10.30.0.101")
+    assert to_storage["error"] is None and to_peer["error"] is None
+    assert to_storage["answered"] == ["10.30.0.100"]
+    assert to_peer["answered"] == []
