@@ -1,8 +1,9 @@
 """How often ONE plain re-run of `playbooks/site.yml` reconciles a recabled lab, and how long that run takes.
 
 Each scenario is a cable move and its way back, both reconciled by one re-run each, on one lab provisioned
-once per topology: a 3-node ring reversed (every cable moves) and restored, a 2-node direct lab recabled
-p0-p0 -> p1-p1 and back, and a 2-node storage split whose peer and storage cages are swapped and swapped back
+once per topology: a 3-node ring reversed (every cable moves) and restored, the same ring with two nodes
+swapped and restored, a 2-node direct lab recabled p0-p0 -> p1-p1 and back, the same lab given a second
+cable and back to one, and a 2-node storage split whose peer and storage cages are swapped and swapped back
 (with `sparkctl_storage.port` edited to match, as the owner must). A run counts as a success when
 ansible-playbook exits 0: the play itself pings every planned half at full MTU (and every storage target)
 before it succeeds, and rolls back otherwise. The success rate should be 100%: recabling is something users
@@ -50,10 +51,15 @@ RING_FORWARD: Moves = [("cable", "spark1:p0", "spark2:p1"), ("cable", "spark2:p0
                 ("cable", "spark3:p0", "spark1:p1")]
 RING_REVERSED: Moves = [("cable", "spark1:p1", "spark2:p0"), ("cable", "spark2:p1", "spark3:p0"),
                  ("cable", "spark3:p1", "spark1:p0")]
+RING_SWAPPED: Moves = [("cable", "spark1:p0", "spark3:p1"), ("cable", "spark3:p0", "spark2:p1"),
+                      ("cable", "spark2:p0", "spark1:p1")]
+"""spark2 and spark3 trade places in the ring."""
 UNCABLE_P0: Moves = [("uncable", f"spark{n}:p0") for n in (1, 2, 3)]
 SCENARIOS = {
     "ring-reversed": Scenario(3, "ring",
                               UNCABLE_P0 + RING_REVERSED, UNCABLE_P0 + RING_FORWARD),
+    "ring-swapped": Scenario(3, "ring", UNCABLE_P0 + RING_SWAPPED, UNCABLE_P0 + RING_FORWARD),
+    "direct-two-cables": Scenario(2, "direct", [("cable", "spark1:p1", "spark2:p1")], [("uncable", "spark1:p1")]),
     "direct-p0-p1": Scenario(2, "direct",
                              [("uncable", "spark1:p0"), ("cable", "spark1:p1", "spark2:p1")],
                              [("uncable", "spark1:p1"), ("cable", "spark1:p0", "spark2:p0")]),
