@@ -21,7 +21,8 @@ description:
     until the live fabric matches the plan. If that fails it restores the last known-good config at once.
     It also makes systemd-networkd run and NetworkManager leave the fabric devices alone.
   - O(state=confirmed) pings every fabric target with full-MTU frames that may not fragment; when all answer,
-    the config becomes the known-good one and the timer stops; when one does not, the known-good config is
+    the config becomes the known-good one, the cabling it is configured for is written to the plan's
+    C(cabling) file (verify-link checks the wires against it) and the timer stops; when one does not, the known-good config is
     restored at once. Devices the fabric no longer uses are given back to NetworkManager.
   - O(state=restored) restores the known-good config if an apply is still pending, or reports that the node
     restored it by itself.

@@ -7,7 +7,8 @@
   it, and wait until the live fabric matches the plan. If that fails the node restores the last
   known-good config at once and says so.
 - confirmed: the controller has reached the node's management address again; now every fabric target
-  must answer full-MTU frames. Then the new config becomes the known-good one and the timer is stopped.
+  must answer full-MTU frames. Then the new config becomes the known-good one, the cabling it is
+  configured for is recorded (verify-link checks the wires against it) and the timer is stopped.
   If a target does not answer, the known-good config is restored at once.
 - restored: what the play runs when something in between failed: restores now if the apply is still
   pending, or reports that the node already restored itself (the window ran out).
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fabric_state, management, netplan_files, networkd, ping, renderer, rollback
+from .files import ensure, planned
 from .networkd import Runner
 from .rollback import ApplyMethod, Pending, Snapshot
 
@@ -277,7 +279,14 @@ class Fabric:
                             {key: self.plan[key] for key in ("interfaces", "bonds", "routes")})
         promote = snapshot != self.store.known_good()
         steps = self._renderer_steps(self.devices + self.bonds)
-        result = {"changed": promote or bool(steps), "answered": len(targets), "renderer_steps": [s.what for s in steps]}
+        # The cabling this fabric is configured for, which verify-link checks the wires against: recorded only
+        # once the fabric answers, so the record never names cabling the node is not configured for.
+        record = self.plan["files"].get("cabling")
+        record_diff = ensure(*planned(record), True) if record else None
+        result = {"changed": promote or bool(steps) or record_diff is not None, "answered": len(targets),
+                  "renderer_steps": [s.what for s in steps]}
+        if record_diff is not None:
+            result["diff"] = record_diff
         if check_mode:
             return result
         if self.store.claim("confirming") is None and armed_at is not None:
@@ -286,6 +295,8 @@ class Fabric:
         rollback.disarm(self.run)
         if promote:
             self.store.save_known_good(snapshot)
+        if record_diff is not None:
+            ensure(*planned(record), False)
         self.store.release("confirming")
         self._carry_out(steps)
         return result
