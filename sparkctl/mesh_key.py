@@ -164,6 +164,34 @@ def ssh_peers(nodes: Sequence[Any], hostvars: Mapping[str, Mapping[str, Any]]) -
              "port": int(hostvars.get(node.name, {}).get("ansible_port") or 22)} for node in nodes]
 
 
+def known_hosts(hosts: Sequence[str], host_keys: Mapping[str, Sequence[str]]) -> str:
+    """The cluster's known_hosts: every host key of every Spark in `hosts` that reported its keys, under its
+    inventory name (the ssh config block names each Spark with `HostKeyAlias`, whatever address reaches it)."""
+    lines = ["# Managed by sparkctl: the host keys of the Sparks of this cluster, read from each node's",
+             "# /etc/ssh/ssh_host_*_key.pub and named by inventory name (HostKeyAlias in ~/.ssh/config)."]
+    for host in hosts:
+        lines.extend(f"{host} {' '.join(key.split()[:2])}" for key in host_keys.get(host, ()))
+    return "\n".join(lines) + "\n"
+
+
+def ssh_config_block(hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]], user: str, identity: str,
+                     known_hosts_path: str) -> str:
+    """The ~/.ssh/config block that lets mpirun and Ray reach every Spark by inventory name or address: the
+    cluster key only, the cluster's known_hosts, host keys always checked."""
+    lines: list[str] = []
+    addresses: list[str] = []
+    for host in hosts:
+        address = str(hostvars.get(host, {}).get("ansible_host") or host)
+        if "ansible_host" in hostvars.get(host, {}):
+            addresses.append(address)
+        lines += [f"Host {host} {address}", f"    HostName {address}",
+                  f"    Port {hostvars.get(host, {}).get('ansible_port') or 22}", f"    HostKeyAlias {host}"]
+    lines += [f"Host {' '.join([*hosts, *addresses])}", f"    User {user}", f"    IdentityFile {identity}",
+              "    IdentitiesOnly yes", f"    UserKnownHostsFile {known_hosts_path}", "    StrictHostKeyChecking yes",
+              "    HashKnownHosts no"]
+    return "\n".join(lines)
+
+
 def refuse_rotation_in_inventory(inventory: Inventory) -> None:
     """sparkctl_ssh_mesh_rotate is for one run (`sparkctl keys rotate` sets it): in the inventory, every
     provision would replace the cluster key."""

@@ -15,7 +15,8 @@ description:
   - Without O(identity), by name through the user's C(~/.ssh/config) (as mpirun and Ray connect).
   - With O(identity), with that key only and no configuration file read, the peer's host key checked against
     O(known_hosts) under its inventory name; used to prove a new cluster key before it is put in use.
-  - Never fails because a peer did not answer; C(peers) says which did not, and why.
+  - Does not fail because a peer did not answer (C(peers) says which did not, and why) unless O(required) is
+    true: then it fails naming every peer it could not reach and what ssh said.
 options:
   peers:
     description: The Sparks to reach, each with C(name) (the inventory name), C(address) and C(port).
@@ -36,6 +37,10 @@ options:
     description: Seconds to wait for each peer to answer (ssh ConnectTimeout).
     type: int
     default: 5
+  required:
+    description: Fail when a peer does not answer.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -70,6 +75,7 @@ def main() -> None:
             "identity": {"type": "path"},
             "known_hosts": {"type": "path"},
             "timeout": {"type": "int", "default": 5},
+            "required": {"type": "bool", "default": False},
         },
         required_by={"identity": ["known_hosts"]},
         supports_check_mode=True,
@@ -77,6 +83,10 @@ def main() -> None:
     params = module.params
     peers = ssh_mesh.check_peers(params["peers"], params["user"], params["identity"], params["known_hosts"],
                                  params["timeout"])
+    unreachable = [f"{p['name']} ({p['error'] or 'exit status ' + str(p['rc'])})" for p in peers if not p["ok"]]
+    if unreachable and params["required"]:
+        how = "with that key alone" if params["identity"] else "batch mode, host key checked"
+        module.fail_json(msg=f"cannot SSH (as {params['user']}, {how}) to {', '.join(unreachable)}", peers=peers)
     module.exit_json(changed=False, peers=peers)
 
 

@@ -14,7 +14,14 @@ import pytest
 from sparkctl.ansible_bridge import cluster_addresses
 from sparkctl.cluster import load_cluster
 from sparkctl.errors import InputError
-from sparkctl.mesh_key import PublicKey, every_line, mesh_authorization, retired_lines
+from sparkctl.mesh_key import (
+    PublicKey,
+    every_line,
+    known_hosts,
+    mesh_authorization,
+    retired_lines,
+    ssh_config_block,
+)
 from tests.unit.conftest import InventoryWriter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,3 +88,19 @@ def test_the_lookup_gives_ansible_the_same_line(write_inventory: InventoryWriter
                    "peers": [{"name": "spark1", "address": "192.168.1.101", "port": 22},
                              {"name": "spark2", "address": "192.168.1.102", "port": 22},
                              {"name": "spark3", "address": "192.168.1.103", "port": 2222}]}
+
+
+def test_known_hosts_names_each_host_key_by_inventory_name_and_skips_silent_sparks() -> None:
+    text = known_hosts(["spark1", "spark2", "spark3"],
+                       {"spark1": ["ssh-ed25519 AAAA1 root@a"], "spark2": ["ssh-rsa BBBB", "ssh-ed25519 CCCC"]})
+    entries = [line for line in text.splitlines() if not line.startswith("#")]
+    assert entries == ["spark1 ssh-ed25519 AAAA1", "spark2 ssh-rsa BBBB", "spark2 ssh-ed25519 CCCC"]
+
+
+def test_the_ssh_config_block_checks_host_keys_under_the_inventory_name() -> None:
+    block = ssh_config_block(["spark1", "spark2"], {"spark1": {"ansible_host": "10.1.0.1", "ansible_port": 2222},
+                                                    "spark2": {}}, "root", "/root/.ssh/k", "/root/.ssh/kh")
+    assert "Host spark1 10.1.0.1\n    HostName 10.1.0.1\n    Port 2222\n    HostKeyAlias spark1" in block
+    assert "Host spark2 spark2\n    HostName spark2\n    Port 22\n    HostKeyAlias spark2" in block
+    assert "Host spark1 spark2 10.1.0.1\n    User root\n    IdentityFile /root/.ssh/k" in block
+    assert "StrictHostKeyChecking yes" in block and "UserKnownHostsFile /root/.ssh/kh" in block
