@@ -18,6 +18,8 @@ description:
     removes every C(authorized_keys) line matching O(stale) and adds O(line), writes the cluster's known_hosts
     and sets sparkctl's marked block at the top of C(~/.ssh/config), each only when it differs, all owned by
     the mesh user; and removes O(leftovers). The private key never appears in a diff or a log.
+  - With O(key_pair), O(state=read) also returns the cluster key's C(private_key) and C(public_key): give such a
+    task C(no_log).
 options:
   state:
     type: str
@@ -53,6 +55,10 @@ options:
   config_block:
     type: str
     description: The ~/.ssh/config block, without its markers.
+  key_pair:
+    type: bool
+    default: false
+    description: (read) Return the cluster key pair too.
   leftovers:
     type: list
     elements: path
@@ -107,6 +113,7 @@ def main() -> None:
             "stale": {"type": "str", "no_log": False},
             "known_hosts": {"type": "str"},
             "config_block": {"type": "str"},
+            "key_pair": {"type": "bool", "default": False},
             "leftovers": {"type": "list", "elements": "path", "default": []},
         },
         required_if=[("state", "installed", ("known_hosts_name", "known_hosts", "config_block"))],
@@ -116,7 +123,8 @@ def main() -> None:
     params = module.params
     try:
         if params["state"] == "read":
-            module.exit_json(changed=False, **mesh_files.read(params["user"], params["key_name"]))
+            module.exit_json(changed=False, **mesh_files.read(params["user"], params["key_name"],
+                                                              key_pair=params["key_pair"]))
         result = mesh_files.install(
             mesh_files.Account.of(params["user"]), params["key_name"], params["known_hosts_name"], private_key=params["private_key"],
             public_key=params["public_key"], line=params["line"], stale=params["stale"],

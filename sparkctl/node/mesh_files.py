@@ -67,12 +67,20 @@ def host_keys(etc_ssh: Path = ETC_SSH) -> list[str]:
     return keys
 
 
-def read(user: str, key_name: str, etc_ssh: Path = ETC_SSH) -> dict[str, Any]:
-    """What the role needs to know of this node before it writes anything."""
+def read(user: str, key_name: str, etc_ssh: Path = ETC_SSH, key_pair: bool = False) -> dict[str, Any]:
+    """What the role needs to know of this node before it writes anything; with `key_pair`, the cluster key's
+    two files too (`private_key`, `public_key`), from the Spark that holds it."""
     account = Account.of(user)
     key = account.ssh_dir / key_name
-    return {"home": str(account.home), "uid": account.uid, "gid": account.gid, "group": account.group,
-            "key_exists": key.is_file(), "host_keys": host_keys(etc_ssh)}
+    found = {"home": str(account.home), "uid": account.uid, "gid": account.gid, "group": account.group,
+             "key_exists": key.is_file(), "host_keys": host_keys(etc_ssh)}
+    if key_pair:
+        try:
+            found["private_key"] = key.read_text(encoding="utf-8")
+            found["public_key"] = key.with_name(key.name + ".pub").read_text(encoding="utf-8")
+        except OSError as error:
+            raise MeshFilesError(f"cannot read the cluster key: {error}") from None
+    return found
 
 
 def authorized(text: str, line: str, stale: str) -> str:
