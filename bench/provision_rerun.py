@@ -61,8 +61,11 @@ def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[fl
         site = REPO / "playbooks" / "site.yml"
         first = _playbook(inventory, site, env)
         print(f"  {nodes} nodes: first provisioning {first:.1f} s", file=sys.stderr)
-        reruns = [_playbook(inventory, site, env, rerun=True) for _ in range(rounds)]
-        gathers = [_playbook(inventory, facts, env) for _ in range(rounds)]
+        # Interleaved, so a machine that gets busier or quieter during the run moves both alike.
+        reruns, gathers = [], []
+        for _ in range(rounds):
+            reruns.append(_playbook(inventory, site, env, rerun=True))
+            gathers.append(_playbook(inventory, facts, env))
         return reruns, gathers
     finally:
         subprocess.run([SPARKCTL, "lab", "down", "--name", name], env=env, capture_output=True, check=False)
