@@ -71,11 +71,12 @@ class NotChecked:
         return {"node": self.node, "device": self.device, "check": self.check, "why": self.why}
 
 
-def gather(targets: Mapping[str, ssh.SSHTarget], paths: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each node's facts, all nodes at once."""
-    request = json.dumps({"devices": list(hardware.ALL_NETDEVS), "files": list(paths)})
-
+def gather(targets: Mapping[str, ssh.SSHTarget], paths: Sequence[str], images: Mapping[str, Sequence[str]] | None = None,
+           container_cli: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each node's facts, all nodes at once (with the IDs of `images[node]`, the images deployed there)."""
     def one(name: str) -> dict[str, Any]:
+        request = json.dumps({"devices": list(hardware.ALL_NETDEVS), "files": list(paths),
+                              "images": list((images or {}).get(name, ())), "container_cli": container_cli})
         result = ssh.run(targets[name], ["python3", "-", request], input=FACTS_SOURCE, timeout=60)
         try:
             facts = json.loads(result.stdout)
@@ -280,6 +281,23 @@ def _parity(facts: Mapping[str, Mapping[str, Any]], plan: ClusterPlan) -> list[F
     return findings
 
 
+def _image_ids(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+    """Each service image resolves to the same local image ID on every node that runs it: a tag re-pulled on
+    one node later can bring a different build."""
+    ids: dict[str, dict[str, str]] = {}
+    for node, found in facts.items():
+        for image, image_id in (found.get("images") or {}).items():
+            ids.setdefault(image, {})[node] = image_id or "not pulled"
+    findings = []
+    for image, by_node in ids.items():
+        common, _ = Counter(by_node.values()).most_common(1)[0]
+        for node, value in by_node.items():
+            if value != common:
+                findings.append(Finding(node, f"image {image} parity", value, f"{common} (as on the other Sparks)",
+                                        f"pin {image} by digest (@sha256:...) and run sparkctl deploy", False))
+    return findings
+
+
 def _gid_indexes(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     """The RoCE v2 IPv4 GID index of each RDMA device must agree across nodes (NCCL uses one index)."""
     indexes: dict[str, dict[str, str]] = {}
@@ -306,7 +324,7 @@ def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Ma
         findings += _fabric(plan, node, facts[node]) + _files(plan, node, facts[node])
         findings += _link_health(plan, node, facts[node], expected_speed_mbps)
         findings += _forwarding(plan, node, facts[node]) + _renderers(plan, node, facts[node])
-    return findings + _parity(facts, plan) + _gid_indexes(facts)
+    return findings + _parity(facts, plan) + _image_ids(facts) + _gid_indexes(facts)
 
 
 READ_FILES = [path for kind, path, _, _ in FILES if kind in (*OWNED_FILES, "cabling")] + [str(watch.HEALTH)]

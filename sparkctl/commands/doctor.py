@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
     from rich.console import Console
 
     from sparkctl.doctor import NotChecked, WatchEvent
+    from sparkctl.services.status import ServiceStatus
 
 
 @click.command()
@@ -34,6 +36,7 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     from sparkctl import doctor as checks
     from sparkctl import ssh
     from sparkctl.inventory import load_inventory
+    from sparkctl.parallel import parallel
     from sparkctl.services.spec import read_services
     from sparkctl.services.status import collect
     from sparkctl.settings import read_settings
@@ -51,12 +54,18 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     unread: list[checks.NotChecked] = []
 
     def look() -> list[checks.Finding]:
-        facts = checks.gather(targets, checks.READ_FILES)
+        images = {node: sorted({s.image for s in spec.on(node)}) for node in targets}
+        # the services' health is asked at the same time as the facts: one wait for both round trips
+        answers: list[Any] = parallel(_call, [
+            lambda: checks.gather(targets, checks.READ_FILES, images, spec.container_cli),
+            lambda: collect(spec, targets) if spec.services else []])
+        facts: dict[str, dict[str, Any]] = answers[0]
+        statuses: list[ServiceStatus] = answers[1]
         history.update(checks.watch_history(facts))
         plan = checks.plan_as_provisioned(settings, facts)
         unread[:] = checks.not_checked(plan, facts)
         findings = checks.examine(settings, plan, facts, speed)
-        for status in collect(spec, targets) if spec.services else []:
+        for status in statuses:
             if not status.healthy:
                 findings.append(checks.Finding(status.node, f"service {status.name}", status.detail, "healthy",
                                                f"sparkctl deploy --service {status.name}"))
@@ -92,6 +101,10 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
             report_console().print(f"[green]no drift on {', '.join(targets)}[/]")
     if findings:
         raise SparkctlError(f"{len(findings)} finding(s)")
+
+
+def _call(ask: Callable[[], Any]) -> Any:
+    return ask()
 
 
 def _print_watch(history: dict[str, list[WatchEvent]], console: Console) -> None:

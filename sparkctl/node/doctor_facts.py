@@ -1,13 +1,14 @@
 """Everything `sparkctl doctor` compares on one node, read in one SSH round trip.
 
 Runs on the node with the stock python3 (standard library only), fed on stdin:
-`python3 - REQUEST` where REQUEST is JSON: {"devices": [fabric netdevs], "files": [paths]}. Prints one
+`python3 - REQUEST` where REQUEST is JSON: {"devices": [fabric netdevs], "files": [paths], "images":
+[container images of the services deployed here], "container_cli": the docker CLI}. Prints one
 JSON object: the live addresses, links and routes (`ip -json`), IPv4 forwarding, the iptables FORWARD
 and DOCKER-USER chains (Docker sets the FORWARD policy to DROP, which breaks a routed ring while
 looking like a dead cable), the kernel, the NCCL library version, per fabric netdev its carrier, MTU
 and speed, driver and firmware (`ethtool -i`), PCIe link (current and maximum width and speed) and
 error counters, the RoCE GID tables, which daemon manages which device (NetworkManager, networkd),
-and the content of the FILEs sparkctl wrote (None when absent).
+the local image ID of each service image, and the content of the FILEs sparkctl wrote (None when absent).
 
 The one thing written is doctor's own bookkeeping, never the node's configuration: the error counters
 of this look go to COUNTERS, and the ones of the previous look are returned beside them, so growth
@@ -165,6 +166,14 @@ def _nccl_version() -> str | None:
     return out.strip() or None if out else None
 
 
+def image_ids(images: list[str], cli: str | None) -> dict[str, str | None]:
+    """The local image ID (`docker image inspect`) of each image reference; None when not pulled here."""
+    if not images or not cli:
+        return {}
+    return {image: (_run([cli, "image", "inspect", "--format", "{{.Id}}", image]) or "").strip() or None
+            for image in images}
+
+
 def _driver(netdev: str) -> dict[str, str] | None:
     out = _run(["ethtool", "-i", netdev])
     if out is None:
@@ -207,7 +216,8 @@ def _renderers() -> dict[str, Any]:
     return {"networkmanager_active": active, "networkmanager": nm, "networkd": networkd}
 
 
-def collect(devices: list[str], files: list[str], counters_file: Path = COUNTERS) -> dict[str, Any]:
+def collect(devices: list[str], files: list[str], images: tuple[str, ...] | list[str] = (), container_cli: str | None = None,
+            counters_file: Path = COUNTERS) -> dict[str, Any]:
     present = [d for d in devices if (SYS_NET / d).exists()]
     counters = {d: error_counters(d) for d in present}
     return {
@@ -226,11 +236,13 @@ def collect(devices: list[str], files: list[str], counters_file: Path = COUNTERS
         "counters_before": _last_look(counters, counters_file),
         "gids": roce_v2_ipv4_gids(),
         "renderers": _renderers(),
+        "images": image_ids(list(images), container_cli),
         "files": {path: _read(path) for path in files},
     }
 
 
 if __name__ == "__main__":
     request = json.loads(sys.argv[1])
-    json.dump(collect(request["devices"], request["files"]), sys.stdout)
+    json.dump(collect(request["devices"], request["files"], request.get("images", []), request.get("container_cli")),
+              sys.stdout)
     sys.exit(0)

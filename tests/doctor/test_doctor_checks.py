@@ -194,3 +194,15 @@ def test_docker_user_rules_let_the_fabric_through_a_drop_policy() -> None:
     assert doctor.accepted_inputs(no_jump, user, fabric) == set()
     matched = "-A DOCKER-USER -i enp1s0f0np0 -p tcp -j ACCEPT\n-A DOCKER-USER -i enp1s0f1np1 -o docker0 -j ACCEPT\n"
     assert doctor.accepted_inputs(DOCKER_FORWARD, matched, fabric) == set()
+
+
+def test_a_service_image_that_differs_between_nodes(settings: Any, facts: dict[str, dict[str, Any]]) -> None:
+    """Fixture (the lab's stand-in docker derives an image's ID from its name, so two nodes never differ): one
+    tag re-pulled later on spark2 brought another build; NCCL differing the same way."""
+    image = "nvcr.io/nvidia/vllm:25.09-py3"
+    facts["spark1"]["images"] = {image: "sha256:" + "a" * 64}
+    facts["spark2"]["images"] = {image: "sha256:" + "b" * 64}
+    facts["spark2"]["nccl"] = "2.28.3-1+cuda13.0"
+    found = _findings(settings, facts)
+    assert [(node, check) for node, check, _, _ in found] == [("spark2", "NCCL (libnccl2) parity"),
+                                                              ("spark2", f"image {image} parity")]
