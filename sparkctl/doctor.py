@@ -189,8 +189,8 @@ def _link_health(plan: ClusterPlan, node: str, facts: Mapping[str, Any], expecte
             found.append(Finding(node, f"{device} PCIe link", f"x{link.width} at {_gts(link.speed_gts)} ({address})",
                                  f"x{link.max_width} at {_gts(link.max_speed_gts)} (the device's maximum)",
                                  f"the PCIe link of {device} trained below its maximum, which cuts its bandwidth "
-                                 f"(x2 instead of x4 halves it; seen after BIOS and firmware updates): power "
-                                 f"{node} off and on (a reboot keeps it), update its BIOS if it stays", False))
+                                 f"(x2 instead of x4 halves it: a BIOS released before 2026-04 trains the second "
+                                 f"half so): update the BIOS of {node}, else power it off and on", False))
         grown = doctor_facts.counter_growth(((before.get("counters") or {}).get(device)),
                                             (facts.get("counters") or {}).get(device))
         if grown:
@@ -235,6 +235,9 @@ def not_checked(plan: ClusterPlan, facts: Mapping[str, Mapping[str, Any]]) -> li
                                                                 "baseline for the next run"))
         if not found.get("gids"):
             out.append(NotChecked(node, "RoCE GID index", "no RDMA device"))
+        if plan.nodes[node].sysctl.get("net.ipv4.ip_forward") == "1" and found.get("forward_chain") is None:
+            out.append(NotChecked(node, "iptables FORWARD policy", "`iptables -S FORWARD` gave nothing (not "
+                                                                   "installed, or it failed)"))
     return out
 
 
@@ -298,6 +301,25 @@ def _image_ids(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     return findings
 
 
+def _gids_for_nccl(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
+    """Each RDMA device the environment gives NCCL (NCCL_IB_HCA) has a RoCE v2 IPv4 GID to use, as the
+    environment's NCCL_IB_ROCE_VERSION_NUM=2 and NCCL_IB_ADDR_FAMILY=AF_INET expect. Nodes without any
+    RDMA device are in not_checked."""
+    gids = facts.get("gids") or {}
+    if not gids:
+        return []
+    found = []
+    for hca in filter(None, plan.nodes[node].env.get("NCCL_IB_HCA", "").split(",")):
+        device = hca.strip().lstrip("=^").split(":")[0]
+        entries = gids.get(device)
+        if not entries:
+            found.append(Finding(node, f"{device} RoCE v2 GID", "no such RDMA device" if entries is None else "none",
+                                 "a RoCE v2 IPv4 GID (NCCL_IB_HCA names the device)",
+                                 f"the GID appears once the device's netdev has its fabric address (any address "
+                                 f"finding first); `ibv_devinfo -d {device}` shows the port", False))
+    return found
+
+
 def _gid_indexes(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     """The RoCE v2 IPv4 GID index of each RDMA device must agree across nodes (NCCL uses one index)."""
     indexes: dict[str, dict[str, str]] = {}
@@ -324,6 +346,7 @@ def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Ma
         findings += _fabric(plan, node, facts[node]) + _files(plan, node, facts[node])
         findings += _link_health(plan, node, facts[node], expected_speed_mbps)
         findings += _forwarding(plan, node, facts[node]) + _renderers(plan, node, facts[node])
+        findings += _gids_for_nccl(plan, node, facts[node])
     return findings + _parity(facts, plan) + _image_ids(facts) + _gid_indexes(facts)
 
 

@@ -84,8 +84,9 @@ def test_firmware_differing_between_nodes(settings: Any, facts: dict[str, dict[s
 def test_gid_index_moved_on_one_node(settings: Any, facts: dict[str, dict[str, Any]]) -> None:
     """Fixture: the lab has no RDMA devices; on a Spark the RoCE v2 IPv4 entry moved from 3 to 4."""
     entry = {"gid": "0000:0000:0000:0000:0000:ffff:c613:0001", "netdev": "enp1s0f0np0"}
-    facts["spark1"]["gids"] = {"rocep1s0f0": [{**entry, "index": "3"}]}
-    facts["spark2"]["gids"] = copy.deepcopy({"rocep1s0f0": [{**entry, "index": "4"}]})
+    half1 = {"roceP2p1s0f0": [{**entry, "netdev": "enP2p1s0f0np0", "index": "3"}]}
+    facts["spark1"]["gids"] = {"rocep1s0f0": [{**entry, "index": "3"}], **half1}
+    facts["spark2"]["gids"] = copy.deepcopy({"rocep1s0f0": [{**entry, "index": "4"}], **half1})
     found = _findings(settings, facts)
     assert len(found) == 1 and found[0][1] == "rocep1s0f0 RoCE v2 GID index"
 
@@ -206,3 +207,14 @@ def test_a_service_image_that_differs_between_nodes(settings: Any, facts: dict[s
     found = _findings(settings, facts)
     assert [(node, check) for node, check, _, _ in found] == [("spark2", "NCCL (libnccl2) parity"),
                                                               ("spark2", f"image {image} parity")]
+
+
+def test_an_nccl_device_without_a_roce_v2_ipv4_gid(settings: Any, facts: dict[str, dict[str, Any]]) -> None:
+    """Fixture (no RDMA in the lab): the environment names rocep1s0f0 and roceP2p1s0f0 for NCCL; on spark1 the
+    second has no RoCE v2 IPv4 entry (its netdev without an IPv4 address, say)."""
+    entry = {"gid": "0000:0000:0000:0000:0000:ffff:c613:0001", "netdev": "enp1s0f0np0", "index": "3"}
+    facts["spark1"]["gids"] = {"rocep1s0f0": [entry], "roceP2p1s0f0": []}
+    assert _findings(settings, facts) == [("spark1", "roceP2p1s0f0 RoCE v2 GID", "none",
+                                           "a RoCE v2 IPv4 GID (NCCL_IB_HCA names the device)")]
+    del facts["spark1"]["gids"]["roceP2p1s0f0"]
+    assert _findings(settings, facts)[0][2] == "no such RDMA device"
