@@ -18,10 +18,14 @@ None, never guessed (a veth has no PCI device behind it; a node without RDMA has
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -160,10 +164,24 @@ def _last_look(counters: dict[str, Any], path: Path = COUNTERS) -> dict[str, Any
     return before if isinstance(before, dict) else None
 
 
-def _nccl_version() -> str | None:
-    """The NCCL library installed on the host (libnccl2), None without it (NCCL inside images only)."""
+def _chains(rules: str | None) -> dict[str, str | None]:
+    """The FORWARD and DOCKER-USER chains out of one `iptables -S` (as `iptables -S CHAIN` prints each);
+    None for what is not there."""
+    lines = (rules or "").splitlines()
+
+    def chain(name: str) -> str | None:
+        picked = [line for line in lines if line.split()[1:2] == [name]]
+        return "".join(f"{line}\n" for line in picked) if picked else None
+    return {"forward_chain": chain("FORWARD"), "docker_user_chain": chain("DOCKER-USER")}
+
+
+def _nccl_version(dpkg_info: Path = Path("/var/lib/dpkg/info")) -> str | None:
+    """The NCCL library installed on the host (libnccl2), None without it (NCCL inside images only). dpkg is
+    asked only when the package's file list exists: most hosts have none, and dpkg-query is slow to start."""
+    if not any(dpkg_info.glob("libnccl2*.list")):
+        return None
     out = _run(["dpkg-query", "-W", "-f=${Version}", "libnccl2"])
-    return out.strip() or None if out else None
+    return (out or "").strip() or None
 
 
 def image_ids(images: list[str], cli: str | None) -> dict[str, str | None]:
@@ -174,12 +192,25 @@ def image_ids(images: list[str], cli: str | None) -> dict[str, str | None]:
             for image in images}
 
 
-def _driver(netdev: str) -> dict[str, str] | None:
-    out = _run(["ethtool", "-i", netdev])
-    if out is None:
+SIOCETHTOOL = 0x8946
+ETHTOOL_GDRVINFO = 0x3
+_DRVINFO = struct.Struct("I32s32s32s32s32s12s5I")
+"""struct ethtool_drvinfo: cmd, driver, version, fw_version, bus_info, erom_version, reserved, 5 counts."""
+
+
+def driver_info(netdev: str) -> dict[str, str] | None:
+    """What `ethtool -i` prints as driver, version and firmware-version, asked of the kernel directly (the
+    same ETHTOOL_GDRVINFO request, without a process per netdev); None when the netdev does not answer."""
+    buffer = array.array("B", _DRVINFO.pack(ETHTOOL_GDRVINFO, *[b""] * 6, *[0] * 5))
+    request = struct.pack("16sP", netdev.encode()[:15], buffer.buffer_info()[0]).ljust(40, b"\0")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            fcntl.ioctl(sock.fileno(), SIOCETHTOOL, request)
+    except OSError:
         return None
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    return {key: fields.get(key, "").strip() for key in ("driver", "version", "firmware-version")}
+    fields = _DRVINFO.unpack(buffer.tobytes())
+    return {key: fields[i].split(b"\0", 1)[0].decode(errors="replace")
+            for key, i in (("driver", 1), ("version", 2), ("firmware-version", 3))}
 
 
 def roce_v2_ipv4_gids(root: Path = Path("/sys/class/infiniband")) -> dict[str, list[dict[str, str]]]:
@@ -210,7 +241,7 @@ def _renderers() -> dict[str, Any]:
             if device:
                 nm[device] = state
     networkd = {}
-    listed = _json(["networkctl", "list", "--json=short"])
+    listed = _json(["networkctl", "list", "--json=short"]) if active else None  # only judged beside NetworkManager
     for link in (listed or {}).get("Interfaces", []):
         networkd[str(link.get("Name"))] = str(link.get("AdministrativeState", ""))
     return {"networkmanager_active": active, "networkmanager": nm, "networkd": networkd}
@@ -227,10 +258,9 @@ def collect(devices: list[str], files: list[str], images: tuple[str, ...] | list
         "addresses": _json(["ip", "-json", "address", "show"]) or [],
         "routes": _json(["ip", "-json", "-4", "route", "show"]) or [],
         "ip_forward": (_read("/proc/sys/net/ipv4/ip_forward") or "").strip() or None,
-        "forward_chain": _run(["iptables", "-S", "FORWARD"]),
-        "docker_user_chain": _run(["iptables", "-S", "DOCKER-USER"]),
+        **_chains(_run(["iptables", "-S"])),
         "links": link_figures(present),
-        "drivers": {d: _driver(d) for d in present},
+        "drivers": {d: driver_info(d) for d in present},
         "pcie": {d: pcie_link(d) for d in present},
         "counters": counters,
         "counters_before": _last_look(counters, counters_file),
