@@ -5,6 +5,10 @@ less than 4x the time: the target is at most 1.5x. Two figures per size: the who
 runs it (Python and Ansible's inventory reader start-up included, the same for any size), and the
 reading of the nodes alone (`doctor.gather`, where the node count shows).
 
+The two labs are built one after the other, so the load of a shared machine can change between
+them; the 8-node lab therefore also reads 2 of its nodes and all 8 alternately, round by round, which
+gives a ratio both sides of which saw the same load.
+
 Run as root: `.venv/bin/python bench/doctor.py [--rounds N]`. Each lab gets a throwaway
 SPARKCTL_LAB_ROOT and its own name, is provisioned with `sparkctl provision`, and is always taken
 down, also when a run fails. On a small machine the 8-node lab takes minutes to build.
@@ -40,16 +44,19 @@ def _doctor_seconds(inventory: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def _gather_seconds(inventory: Path) -> float:
-    """Wall time of reading every node (the SSH calls, in parallel), without the command's start-up."""
-    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in load_inventory(inventory)}
+def _gather_seconds(inventory: Path, nodes: int | None = None) -> float:
+    """Wall time of reading every node, or the first `nodes` (the SSH calls, in parallel), without the
+    command's start-up."""
+    hosts = list(load_inventory(inventory))[:nodes]
+    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
     start = time.perf_counter()
     doctor.gather(targets, doctor.READ_FILES)
     return time.perf_counter() - start
 
 
-def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[float], list[float]]:
-    """(doctor command seconds, gather seconds), `rounds` samples each, on one provisioned lab."""
+def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """(doctor command seconds, gather seconds, gather-all / gather-2 ratios taken alternately), `rounds`
+    samples each, on one provisioned lab."""
     env = {**os.environ, "SPARKCTL_LAB_ROOT": str(root)}
     name = f"bdoc{nodes}"
     try:
@@ -67,7 +74,8 @@ def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[fl
         gathers = [_gather_seconds(inventory) for _ in range(rounds)]
         print(f"  {nodes} nodes: doctor {json.dumps([round(c, 2) for c in commands])} s, "
               f"gather {json.dumps([round(g, 2) for g in gathers])} s", file=sys.stderr)
-        return commands, gathers
+        alternate = [_gather_seconds(inventory) / _gather_seconds(inventory, 2) for _ in range(rounds * 2)]
+        return commands, gathers, alternate
     finally:
         subprocess.run([SPARKCTL, "lab", "down", "--name", name], env=env, capture_output=True, check=False)
 
@@ -80,15 +88,18 @@ def main() -> int:
         print("bench/doctor.py needs root (it builds labs)", file=sys.stderr)
         return 2
     results: dict[int, tuple[float, float]] = {}
+    alternate: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="sparkctl-doctor-bench-") as tmp:
         for nodes, topology in ((2, "direct"), (8, "ring")):
-            commands, gathers = measure(nodes, topology, Path(tmp), args.rounds)
+            commands, gathers, alternate[nodes] = measure(nodes, topology, Path(tmp), args.rounds)
             results[nodes] = (statistics.median(commands), statistics.median(gathers))
     print(f"{'nodes':>5} {'sparkctl doctor s':>18} {'reading the nodes s':>20}")
     for nodes, (command, gather) in results.items():
         print(f"{nodes:>5} {command:>18.2f} {gather:>20.2f}")
     print(f"doctor on 8 / doctor on 2: {results[8][0] / results[2][0]:.2f}x the time for 4x the nodes "
           f"(reading the nodes alone: {results[8][1] / results[2][1]:.2f}x); target <= 1.5x")
+    print(f"same lab, same load: reading 8 nodes / reading 2 of them, alternately: "
+          f"{statistics.median(alternate[8]):.2f}x (median of {len(alternate[8])})")
     return 0
 
 
