@@ -61,7 +61,9 @@ def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[fl
     name = f"bdoc{nodes}"
     try:
         up = subprocess.run([SPARKCTL, "lab", "up", "--name", name, "--nodes", str(nodes), "--topology", topology],
-                            env=env, capture_output=True, text=True, check=True)
+                            env=env, capture_output=True, text=True, check=False)
+        if up.returncode != 0:
+            raise RuntimeError(f"lab up ({nodes} nodes) exited {up.returncode}:\n{up.stderr[-3000:]}")
         inventory = Path(up.stdout.strip())
         start = time.perf_counter()
         provision = subprocess.run([SPARKCTL, "provision", "--inventory", str(inventory)], env=env,
