@@ -6,7 +6,7 @@ Runs on the node with the stock python3 (standard library only), fed on stdin:
 JSON object: the live addresses, links and routes (`ip -json`), IPv4 forwarding, the iptables FORWARD
 and DOCKER-USER chains (Docker sets the FORWARD policy to DROP, which breaks a routed ring while
 looking like a dead cable), the kernel, the NCCL library version, per fabric netdev its carrier, MTU
-and speed, driver and firmware (`ethtool -i`), PCIe link (current and maximum width and speed) and
+and speed, driver and firmware (what `ethtool -i` shows), PCIe link (current and maximum width and speed) and
 error counters, the RoCE GID tables, which daemon manages which device (NetworkManager, networkd),
 the local image ID of each service image, and the content of the FILEs sparkctl wrote (None when absent).
 
