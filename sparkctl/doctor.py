@@ -2,16 +2,20 @@
 
 Read-only. Every node is read at once in one SSH round trip (sparkctl/node/doctor_facts.py) and
 compared here with the plan for the cabling provisioning recorded: the live fabric (fabric_state),
-the files provisioning wrote, IPv4 forwarding and the FORWARD chain on nodes that route, carrier,
-which daemon manages the fabric and the management port (where NetworkManager runs),
-parity of kernel, driver and firmware across nodes, the RoCE GID index of each RDMA device across
-nodes, and the health of deployed services.
+the files provisioning wrote, IPv4 forwarding and the FORWARD and DOCKER-USER chains on nodes that
+route, carrier, negotiated speed, the PCIe link of each fabric netdev against its maximum, error
+counters that grew since doctor's last look, which daemon manages the fabric and the management port
+(where NetworkManager runs), parity of kernel, driver, firmware and NCCL across nodes, the RoCE GID
+index of each RDMA device across nodes, and the health of deployed services. What a node cannot show
+(no PCI device behind a veth, no RDMA device, no earlier look at the counters) is listed as not
+checked, never passed as healthy.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,12 +32,15 @@ from sparkctl.parallel import parallel
 from sparkctl.planner import build_plan
 from sparkctl.render import CABLING_PATH, FILES, node_files
 from sparkctl.settings import ClusterSettings
+from sparkctl.verify.parse_pcie import PcieLink, parse_pcie_sysfs
+from sparkctl.verify.parsing import ParseError
 
 FACTS_SOURCE = Path(doctor_facts.__file__).read_text(encoding="utf-8")
 REAPPLY = "sparkctl doctor --fix (or sparkctl provision)"
 OWNED_FILES = ("env", "profile", "systemd", "sysctl")
 """Files provisioning writes whose content doctor compares with the plan (netplan: through the live state)."""
 _POLICY = re.compile(r"^-P FORWARD (\w+)", re.MULTILINE)
+_RULE_OPTIONS = {"-i", "-o", "-j"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,26 @@ class Finding:
                 "fix": self.fix, "provisioned": self.provisioned}
 
 
-def gather(targets: Mapping[str, ssh.SSHTarget], paths: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each node's facts, all nodes at once."""
+@dataclass(frozen=True)
+class NotChecked:
+    """A check a node cannot answer (no PCI device behind a veth, no RDMA device): said, not passed."""
+
+    node: str
+    check: str
+    why: str
+    device: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"node": self.node, "device": self.device, "check": self.check, "why": self.why}
+
+
+def gather(targets: Mapping[str, ssh.SSHTarget], paths: Sequence[str], images: Mapping[str, Sequence[str]] | None = None,
+           container_cli: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each node's facts, all nodes at once (with the IDs of `images[node]`, the images deployed there)."""
     def one(name: str) -> dict[str, Any]:
-        result = ssh.run(targets[name], ["python3", "-", *paths], input=FACTS_SOURCE, timeout=60)
+        request = json.dumps({"devices": list(hardware.ALL_NETDEVS), "files": list(paths),
+                              "images": list((images or {}).get(name, ())), "container_cli": container_cli})
+        result = ssh.run(targets[name], ["python3", "-", request], input=FACTS_SOURCE, timeout=60)
         try:
             facts = json.loads(result.stdout)
         except ValueError:
@@ -113,15 +136,109 @@ def _forwarding(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[
     if facts.get("ip_forward") != "1":
         found.append(Finding(node, "net.ipv4.ip_forward", str(facts.get("ip_forward")), "1 (it routes the ring)",
                              REAPPLY))
-    policy = _POLICY.search(facts.get("forward_chain") or "")
+    forward = facts.get("forward_chain") or ""
+    policy = _POLICY.search(forward)
     if policy and policy.group(1) != "ACCEPT":
         devices = [i.name for i in plan.nodes[node].interfaces]
-        accept = "; ".join(f"iptables -I DOCKER-USER -i {d} -j ACCEPT" for d in devices[:2])
-        found.append(Finding(node, "iptables FORWARD policy", policy.group(1),
-                             "ACCEPT for the fabric (it routes the ring)",
-                             f"Docker sets it to DROP: let the fabric through with {accept} (one per fabric "
-                             f"interface), or iptables -P FORWARD ACCEPT", False))
+        accepted = accepted_inputs(forward, facts.get("docker_user_chain"), devices)
+        missing = [d for d in devices if d not in accepted]
+        if missing:
+            state = policy.group(1) + (f", ACCEPT only from {', '.join(sorted(accepted))}" if accepted else "")
+            accept = "; ".join(f"iptables -I DOCKER-USER -i {d} -j ACCEPT" for d in missing)
+            found.append(Finding(node, "iptables FORWARD policy", state,
+                                 "ACCEPT for the fabric (it routes the ring)",
+                                 f"Docker sets it to DROP: let the fabric through with {accept}, "
+                                 "or iptables -P FORWARD ACCEPT", False))
     return found
+
+
+def accepted_inputs(forward: str, docker_user: str | None, devices: Sequence[str]) -> set[str]:
+    """The fabric devices whose forwarded traffic a plain `-i DEV [-o FABRIC] -j ACCEPT` rule lets through
+    despite a DROP policy: in FORWARD itself, or in DOCKER-USER when FORWARD jumps to it (as Docker sets
+    it up). Rules with other matches are not judged and do not count."""
+    chains = [forward] + ([docker_user] if docker_user and "-A FORWARD -j DOCKER-USER" in forward else [])
+    accepted = set()
+    for line in "\n".join(chains).splitlines():
+        words = line.split()
+        if len(words) < 2 or words[0] != "-A" or len(words) % 2:
+            continue
+        options = dict(zip(words[2::2], words[3::2], strict=True))
+        if (set(options) <= _RULE_OPTIONS and options.get("-j") == "ACCEPT"
+                and options.get("-i") in devices and options.get("-o", options["-i"]) in devices):
+            accepted.add(options["-i"])
+    return accepted
+
+
+def _link_health(plan: ClusterPlan, node: str, facts: Mapping[str, Any], expected_speed_mbps: int) -> list[Finding]:
+    """Negotiated speed, the PCIe link against its maximum and error counters grown since the last look, for
+    each planned fabric netdev (what cannot be read is in not_checked)."""
+    found = []
+    before = facts.get("counters_before") or {}
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(before["at"])) if "at" in before else ""
+    for interface in plan.nodes[node].interfaces:
+        device, cage = interface.name, f"{node}:{interface.port}"
+        figures = (facts.get("links") or {}).get(device) or {}
+        speed = figures.get("speed_mbps")
+        if figures.get("carrier") == 1 and speed is not None and speed < expected_speed_mbps:
+            found.append(Finding(node, f"{device} speed", f"{speed} Mb/s", f"{expected_speed_mbps} Mb/s",
+                                 f"the link trained below its speed: reseat the cable in {cage}, check "
+                                 f"`ethtool {device}` on both ends, then sparkctl verify-link", False))
+        link = _pcie(facts, device)
+        if link is not None and (link.width_downgraded or link.speed_downgraded):
+            address = (facts.get("pcie") or {})[device]["address"]
+            found.append(Finding(node, f"{device} PCIe link", f"x{link.width} at {_gts(link.speed_gts)} ({address})",
+                                 f"x{link.max_width} at {_gts(link.max_speed_gts)} (the device's maximum)",
+                                 f"the PCIe link of {device} trained below its maximum, which cuts its bandwidth "
+                                 f"(x2 instead of x4 halves it: a BIOS released before 2026-04 trains the second "
+                                 f"half so): update the BIOS of {node}, else power it off and on", False))
+        grown = doctor_facts.counter_growth(((before.get("counters") or {}).get(device)),
+                                            (facts.get("counters") or {}).get(device))
+        if grown:
+            found.append(Finding(node, f"{device} error counters",
+                                 ", ".join(f"{name} +{count}" for name, count in sorted(grown.items()))
+                                 + f" since {since}", "no growth",
+                                 f"`ethtool -S {device}` on {node}: CRC, symbol and PHY errors point at the cable "
+                                 f"in {cage} (reseat or replace it); drops and discards at MTU or a receiver "
+                                 "that cannot keep up", False))
+    return found
+
+
+def _gts(speed: float | None) -> str:
+    return "unknown speed" if speed is None else f"{speed:g} GT/s"
+
+
+def _pcie(facts: Mapping[str, Any], device: str) -> PcieLink | None:
+    """The device's PCIe link parsed as verify-link parses it, None when not readable."""
+    files = (facts.get("pcie") or {}).get(device)
+    if not files:
+        return None
+    try:
+        return parse_pcie_sysfs(files["current_link_speed"] or "", files["current_link_width"] or "",
+                                files["max_link_speed"] or "", files["max_link_width"] or "")
+    except ParseError:
+        return None
+
+
+def not_checked(plan: ClusterPlan, facts: Mapping[str, Mapping[str, Any]]) -> list[NotChecked]:
+    """What each node cannot answer, so a clean report never passes for checks that did not run."""
+    out = []
+    for node, found in facts.items():
+        for interface in plan.nodes[node].interfaces:
+            device = interface.name
+            files = (found.get("pcie") or {}).get(device)
+            if device in (found.get("links") or {}) and _pcie(found, device) is None:
+                why = ("no PCI device behind the netdev" if not files
+                       else f"unreadable link files: {', '.join(f'{k}={v!r}' for k, v in files.items())}")
+                out.append(NotChecked(node, "PCIe link", why, device))
+        if not found.get("counters_before"):
+            out.append(NotChecked(node, "error counter growth", "first look: the counters read now are the "
+                                                                "baseline for the next run"))
+        if not found.get("gids"):
+            out.append(NotChecked(node, "RoCE GID index", "no RDMA device"))
+        if plan.nodes[node].sysctl.get("net.ipv4.ip_forward") == "1" and found.get("forward_chain") is None:
+            out.append(NotChecked(node, "iptables FORWARD policy", "`iptables -S FORWARD` gave nothing (not "
+                                                                   "installed, or it failed)"))
+    return out
 
 
 def _renderers(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
@@ -156,6 +273,7 @@ def _parity(facts: Mapping[str, Mapping[str, Any]], plan: ClusterPlan) -> list[F
         for key, label in (("driver", "driver"), ("version", "driver version"), ("firmware-version", "firmware")):
             seen = {str((found.get("drivers", {}).get(n) or {}).get(key, "")) for n in fabric}
             values.setdefault(label, {})[node] = ", ".join(sorted(seen))
+        values.setdefault("NCCL (libnccl2)", {})[node] = str(found.get("nccl") or "not installed")
     findings = []
     for check, by_node in values.items():
         common, _ = Counter(by_node.values()).most_common(1)[0]
@@ -164,6 +282,42 @@ def _parity(facts: Mapping[str, Mapping[str, Any]], plan: ClusterPlan) -> list[F
                 findings.append(Finding(node, f"{check} parity", value, f"{common} (as on the other Sparks)",
                                         f"bring {node}'s {check} in line with the other Sparks", False))
     return findings
+
+
+def _image_ids(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+    """Each service image resolves to the same local image ID on every node that runs it: a tag re-pulled on
+    one node later can bring a different build."""
+    ids: dict[str, dict[str, str]] = {}
+    for node, found in facts.items():
+        for image, image_id in (found.get("images") or {}).items():
+            ids.setdefault(image, {})[node] = image_id or "not pulled"
+    findings = []
+    for image, by_node in ids.items():
+        common, _ = Counter(by_node.values()).most_common(1)[0]
+        for node, value in by_node.items():
+            if value != common:
+                findings.append(Finding(node, f"image {image} parity", value, f"{common} (as on the other Sparks)",
+                                        f"pin {image} by digest (@sha256:...) and run sparkctl deploy", False))
+    return findings
+
+
+def _gids_for_nccl(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
+    """Each RDMA device the environment gives NCCL (NCCL_IB_HCA) has a RoCE v2 IPv4 GID to use, as the
+    environment's NCCL_IB_ROCE_VERSION_NUM=2 and NCCL_IB_ADDR_FAMILY=AF_INET expect. Nodes without any
+    RDMA device are in not_checked."""
+    gids = facts.get("gids") or {}
+    if not gids:
+        return []
+    found = []
+    for hca in filter(None, plan.nodes[node].env.get("NCCL_IB_HCA", "").split(",")):
+        device = hca.strip().lstrip("=^").split(":")[0]
+        entries = gids.get(device)
+        if not entries:
+            found.append(Finding(node, f"{device} RoCE v2 GID", "no such RDMA device" if entries is None else "none",
+                                 "a RoCE v2 IPv4 GID (NCCL_IB_HCA names the device)",
+                                 f"the GID appears once the device's netdev has its fabric address (any address "
+                                 f"finding first); `ibv_devinfo -d {device}` shows the port", False))
+    return found
 
 
 def _gid_indexes(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
@@ -184,13 +338,16 @@ def _gid_indexes(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     return findings
 
 
-def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Mapping[str, Any]],
+            expected_speed_mbps: int = hardware.LINK_SPEED_MBPS) -> list[Finding]:
     """Every finding on every node, in node order."""
     findings: list[Finding] = []
     for node in facts:
         findings += _fabric(plan, node, facts[node]) + _files(plan, node, facts[node])
+        findings += _link_health(plan, node, facts[node], expected_speed_mbps)
         findings += _forwarding(plan, node, facts[node]) + _renderers(plan, node, facts[node])
-    return findings + _parity(facts, plan) + _gid_indexes(facts)
+        findings += _gids_for_nccl(plan, node, facts[node])
+    return findings + _parity(facts, plan) + _image_ids(facts) + _gid_indexes(facts)
 
 
 READ_FILES = [path for kind, path, _, _ in FILES if kind in (*OWNED_FILES, "cabling")] + [str(watch.HEALTH)]

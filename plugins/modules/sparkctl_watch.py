@@ -15,7 +15,8 @@ description:
   - Writes C(sparkctl-watch.service) and C(sparkctl-watch.timer) under /etc/systemd/system, keeps the copy of the
     node code they run under /var/lib/sparkctl/lib, enables the timer and runs the watch once at once.
   - Each run compares the live fabric with the plan the fabric module last confirmed, keeps the result in
-    /var/lib/sparkctl/health.json, logs each change once, and optionally writes Prometheus metrics and heals
+    /var/lib/sparkctl/health.json with each link's carrier, MTU, speed, PCIe link and error counters, logs
+    each change once (error counter growth included), and optionally writes Prometheus metrics and heals
     drifted fabric links (never management).
 options:
   enabled:

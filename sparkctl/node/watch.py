@@ -4,12 +4,14 @@ What breaks a Spark cluster mostly happens after setup: an MTU back at 1500 afte
 addresses gone after a network service restart, a link without carrier, the RoCE GID index moving
 under NCCL. The fabric module keeps, with the last known-good config, the plan it confirmed; each tick
 compares the live fabric with it (`fabric_state.drift`, the same answer provisioning and doctor use),
-reads carrier, MTU and speed of each planned link and the RoCE v2 IPv4 GID index of each RDMA device,
-and keeps the result in health.json:
+reads carrier, MTU, speed, PCIe link and error counters of each planned link and the RoCE v2 IPv4
+GID index of each RDMA device (all read by doctor_facts, as doctor reads them), and keeps the result
+in health.json:
 
 - `findings`: the drift seen now, each with when it was first seen;
-- `history`: each change once (first seen, cleared, healed, GID index moved), newest last, bounded;
-- `links`, `gid_index`, `checked_at`.
+- `history`: each change once (first seen, cleared, healed, GID index moved, error counters grew),
+  newest last, bounded;
+- `links`, `pcie`, `counters` (this tick's, the baseline of the next), `gid_index`, `checked_at`.
 
 Each change is printed once (the journal of the watch's unit), not every tick. With --textfile, the same
 figures are written for node_exporter's textfile collector. With --heal, drifted fabric links (never
@@ -40,28 +42,6 @@ HISTORY_KEPT = 200
 HEAL_WAIT_S = 10.0
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-
-
-def link_figures(devices: Sequence[str], sys_net: Path = Path("/sys/class/net")) -> dict[str, dict[str, Any]]:
-    """carrier (1/0, None when down), MTU and negotiated speed (Mb/s, None when unknown) of each device."""
-    out: dict[str, dict[str, Any]] = {}
-    for device in devices:
-        root = sys_net / device
-        carrier, mtu, speed = _read(root / "carrier"), _read(root / "mtu"), _read(root / "speed")
-        out[device] = {
-            "present": root.exists(),
-            "carrier": int(carrier) if carrier in ("0", "1") else None,
-            "mtu": int(mtu) if mtu and mtu.isdigit() else None,
-            "speed_mbps": int(speed) if speed and speed.lstrip("-").isdigit() and int(speed) > 0 else None,
-        }
-    return out
-
-
 def gid_indexes(root: Path = Path("/sys/class/infiniband")) -> dict[str, int | None]:
     """Per RDMA device, the lowest index of port 1 holding a RoCE v2 IPv4-mapped GID (None: none yet)."""
     return {device: int(entries[0]["index"]) if entries else None
@@ -69,11 +49,16 @@ def gid_indexes(root: Path = Path("/sys/class/infiniband")) -> dict[str, int | N
 
 
 def observe(plan: Mapping[str, Any], run: Runner) -> dict[str, Any]:
-    """What this tick sees: the drift from the plan, the links' figures and the GID indexes."""
-    devices = [i["name"] for i in plan.get("interfaces", [])] + [b["name"] for b in plan.get("bonds", [])]
+    """What this tick sees: the drift from the plan, the links' figures, PCIe links and error counters, and
+    the GID indexes."""
+    interfaces = [i["name"] for i in plan.get("interfaces", [])]
+    devices = interfaces + [b["name"] for b in plan.get("bonds", [])]
     drift = fabric_state.drift(plan, *fabric_state.read_live(run)) if devices else []
     return {"drift": [{"interface": d.interface, "text": str(d)} for d in drift],
-            "links": link_figures(devices), "gid_index": gid_indexes()}
+            "links": doctor_facts.link_figures(devices),
+            "pcie": {d: doctor_facts.pcie_link(d) for d in interfaces},
+            "counters": {d: c for d in interfaces if (c := doctor_facts.error_counters(d)) is not None},
+            "gid_index": gid_indexes()}
 
 
 def step(previous: Mapping[str, Any] | None, seen: Mapping[str, Any], now: float,
@@ -93,18 +78,31 @@ def step(previous: Mapping[str, Any] | None, seen: Mapping[str, Any], now: float
         if text not in current:
             events.append({"at": now, "event": "healed" if text in healed else "cleared", "text": text,
                            "first_seen": old["first_seen"]})
+    for device, now_counters in seen.get("counters", {}).items():
+        grown = doctor_facts.counter_growth((previous or {}).get("counters", {}).get(device), now_counters)
+        if grown:
+            text = ", ".join(f"{name} +{count}" for name, count in sorted(grown.items()))
+            events.append({"at": now, "event": "errors grew", "text": f"{device}: {text}"})
     for device, index in seen["gid_index"].items():
         was = (previous or {}).get("gid_index", {}).get(device)
         if previous is not None and was is not None and index != was:
             events.append({"at": now, "event": "gid index moved", "text": f"{device}: RoCE v2 IPv4 GID index {was} -> {index}"})
     history = (history + events)[-HISTORY_KEPT:]
     state = {"checked_at": now, "findings": findings, "history": history, "links": seen["links"],
-             "gid_index": seen["gid_index"]}
+             "pcie": seen.get("pcie", {}), "counters": seen.get("counters", {}), "gid_index": seen["gid_index"]}
     return state, [f"{e['event']}: {e['text']}" for e in events]
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(text: str | None) -> float | None:
+    """The leading number of a PCIe link file (`4`, `32.0 GT/s PCIe`); None for `Unknown` or nothing."""
+    try:
+        return float((text or "").split()[0])
+    except (IndexError, ValueError):
+        return None
 
 
 def metrics(state: Mapping[str, Any]) -> str:
@@ -122,6 +120,19 @@ def metrics(state: Mapping[str, Any]) -> str:
         lines += [f"# HELP sparkctl_link_{name} Fabric link {what}.", f"# TYPE sparkctl_link_{name} gauge"]
         lines += [f'sparkctl_link_{name}{{interface="{_label(dev)}"}} {figures[name]}'
                   for dev, figures in sorted(state["links"].items()) if figures[name] is not None]
+    lines += ["# HELP sparkctl_link_errors_total Fabric link error counters (kernel and driver names).",
+              "# TYPE sparkctl_link_errors_total counter"]
+    lines += [f'sparkctl_link_errors_total{{interface="{_label(dev)}",counter="{_label(name)}"}} {value}'
+              for dev, counters in sorted(state.get("counters", {}).items())
+              for name, value in sorted(counters.items())]
+    for name, key, what in (("pcie_width", "current_link_width", "negotiated PCIe lanes"),
+                            ("pcie_max_width", "max_link_width", "PCIe lanes the device can use"),
+                            ("pcie_speed_gts", "current_link_speed", "negotiated PCIe speed in GT/s"),
+                            ("pcie_max_speed_gts", "max_link_speed", "PCIe speed the device can use in GT/s")):
+        lines += [f"# HELP sparkctl_link_{name} Fabric link {what}.", f"# TYPE sparkctl_link_{name} gauge"]
+        lines += [f'sparkctl_link_{name}{{interface="{_label(dev)}"}} {value:g}'
+                  for dev, link in sorted(state.get("pcie", {}).items())
+                  if (value := _number((link or {}).get(key))) is not None]
     lines += ["# HELP sparkctl_roce_gid_index RoCE v2 IPv4 GID index of port 1 (-1: none).",
               "# TYPE sparkctl_roce_gid_index gauge"]
     lines += [f'sparkctl_roce_gid_index{{device="{_label(dev)}"}} {-1 if index is None else index}'

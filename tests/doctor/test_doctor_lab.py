@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from sparkctl import hardware
 from tests.labkit import SPARKCTL, Lab, running_lab
 
 pytestmark = pytest.mark.lab
@@ -36,7 +38,42 @@ def _seen(findings: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [(f["node"], f["check"], f["found"]) for f in findings]
 
 
-def test_a_provisioned_ring_is_clean(ring: Lab) -> None:
+def _peer(lab: Lab, node: str, port: str) -> tuple[str, str]:
+    """The node and port at the other end of the cable in `node:port`."""
+    cable = next(c for c in lab.cables() if f"{node}:{port}" in (str(c.a), str(c.b)))
+    far = cable.b if str(cable.a) == f"{node}:{port}" else cable.a
+    return far.node, far.port
+
+
+def test_a_provisioned_ring_is_clean_and_says_what_a_lab_cannot_show(ring: Lab) -> None:
+    result = subprocess.run([SPARKCTL, "doctor", "--inventory", str(ring.inventory), "--json"],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["findings"] == []
+    unread = {(n["node"], n["device"], n["check"], n["why"]) for n in report["not_checked"]}
+    for node in ("spark1", "spark2", "spark3", "spark4"):
+        assert (node, "", "RoCE GID index", "no RDMA device") in unread
+        for device in hardware.ALL_NETDEVS:  # veths: no PCI device behind them, said rather than passed
+            assert (node, device, "PCIe link", "no PCI device behind the netdev") in unread
+
+
+def test_error_counters_that_grew_since_the_last_look(ring: Lab) -> None:
+    """Frames a link had to drop (its peer's MTU lowered for a moment, jumbo pings sent): named once, on the
+    sending end, and gone at the next look."""
+    assert _doctor(ring) == (0, [])  # this look is the baseline
+    peer, port = _peer(ring, "spark1", "p0")
+    device = hardware.netdev(port, 0)
+    address = json.loads(ring.sh(peer, "ip", "-j", "-4", "address", "show", "dev", device).stdout)[0]
+    ring.sh(peer, "ip", "link", "set", device, "mtu", "1500")
+    try:
+        ring.sh("spark1", "ping", "-c", "3", "-i", "0.2", "-W", "1", "-M", "do", "-s", "8972",
+                address["addr_info"][0]["local"], check=False)
+    finally:
+        ring.sh(peer, "ip", "link", "set", device, "mtu", "9000")
+    code, findings = _doctor(ring)
+    assert code == 1 and [(f["node"], f["check"]) for f in findings] == [("spark1", "enp1s0f0np0 error counters")]
+    assert findings[0]["found"].startswith("tx_dropped +") and not findings[0]["provisioned"]
     assert _doctor(ring) == (0, [])
 
 
@@ -66,13 +103,15 @@ def test_a_link_down(ring: Lab) -> None:
     ring.cli("fault", "spark1:enp1s0f0np0", "--down")
     try:
         code, findings = _doctor(ring)
-        peer = next(c for c in ring.cables() if "spark1:p0" in (str(c.a), str(c.b)))
-        other = peer.b.node if peer.a.node == "spark1" else peer.a.node
+        other, _ = _peer(ring, "spark1", "p0")
         assert code == 1
         assert sorted(_seen(findings)) == sorted([("spark1", "enp1s0f0np0 admin state", "down"),
                                                   (other, "enp1s0f1np1 carrier", "none")])
     finally:
         ring.cli("fault", "spark1:enp1s0f0np0", "--clear")
+    code, findings = _doctor(ring)  # frames the link dropped while down are named, on that link alone
+    assert {(f["node"], f["check"]) for f in findings} <= {("spark1", "enp1s0f0np0 error counters"),
+                                                           (other, "enp1s0f1np1 error counters")}, findings
 
 
 def test_forwarding_off_on_a_ring_node(ring: Lab) -> None:
@@ -90,8 +129,22 @@ def test_docker_style_forward_drop_on_a_ring_node(ring: Lab) -> None:
         code, findings = _doctor(ring)
         assert code == 1 and _seen(findings) == [("spark3", "iptables FORWARD policy", "DROP")]
         assert "DOCKER-USER" in findings[0]["fix"] and not findings[0]["provisioned"]
+        # Docker's own layout: FORWARD jumps to DOCKER-USER, where the fabric's ACCEPT rules belong
+        ring.sh("spark3", "iptables", "-N", "DOCKER-USER")
+        ring.sh("spark3", "iptables", "-I", "FORWARD", "-j", "DOCKER-USER")
+        first, *rest = hardware.ALL_NETDEVS
+        ring.sh("spark3", "iptables", "-A", "DOCKER-USER", "-i", first, "-j", "ACCEPT")
+        code, findings = _doctor(ring)
+        assert code == 1 and _seen(findings) == [("spark3", "iptables FORWARD policy", f"DROP, ACCEPT only from {first}")]
+        assert all(f"-i {device} -j ACCEPT" in findings[0]["fix"] for device in rest)
+        for device in rest:
+            ring.sh("spark3", "iptables", "-A", "DOCKER-USER", "-i", device, "-j", "ACCEPT")
+        assert _doctor(ring) == (0, [])
     finally:
         ring.sh("spark3", "iptables", "-P", "FORWARD", "ACCEPT")
+        ring.sh("spark3", "iptables", "-D", "FORWARD", "-j", "DOCKER-USER", check=False)
+        ring.sh("spark3", "iptables", "-F", "DOCKER-USER", check=False)
+        ring.sh("spark3", "iptables", "-X", "DOCKER-USER", check=False)
     assert _doctor(ring) == (0, [])
 
 
@@ -117,7 +170,12 @@ def test_the_on_node_watch_logs_a_drift_once_exports_it_and_heals_it(ring: Lab) 
     journal = ring.sh("spark3", "journalctl", "-u", "sparkctl-watch.service", "-o", "cat", "--no-pager").stdout
     assert journal.count(f"drift: {drift}") == 1, journal  # once, not every tick
     metrics = ring.sh("spark3", "cat", "/var/lib/prometheus/node-exporter/sparkctl.prom").stdout
-    assert "sparkctl_fabric_drift 1" in metrics and 'sparkctl_link_mtu{interface="enp1s0f1np1"} 1500' in metrics
+    samples = {(m.name, tuple(sorted(m.labels.items()))): m.value
+               for family in text_string_to_metric_families(metrics) for m in family.samples}
+    assert samples[("sparkctl_fabric_drift", ())] == 1
+    assert samples[("sparkctl_link_mtu", (("interface", "enp1s0f1np1"),))] == 1500
+    assert samples[("sparkctl_link_errors_total", (("counter", "tx_dropped"), ("interface", "enp1s0f1np1")))] >= 0
+    assert not any(name.startswith("sparkctl_link_pcie") for name, _ in samples)  # veths: no PCIe figures
     healed = _watch(ring, "spark3", "--heal")
     assert healed["findings"] == [] and healed["history"][-1]["event"] == "healed"
     assert ring.sh("spark3", "cat", "/sys/class/net/enp1s0f1np1/mtu").stdout.strip() == "9000"

@@ -4,15 +4,21 @@ healing are told apart, a moved GID index is an event, and the metrics are Prome
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from sparkctl.node import watch
 
 LINKS = {"enp1s0f0np0": {"present": True, "carrier": 1, "mtu": 1500, "speed_mbps": 200000}}
 DRIFT = {"interface": "enp1s0f0np0", "text": "enp1s0f0np0: MTU is 1500, planned 9000"}
+PCIE = {"enp1s0f0np0": {"address": "0000:01:00.0", "current_link_speed": "32.0 GT/s PCIe", "current_link_width": "2",
+                        "max_link_speed": "32.0 GT/s PCIe", "max_link_width": "4"}, "enP2p1s0f0np0": None}
 
 
-def seen(drift: list[dict[str, str]], gid: int | None = 3) -> dict[str, object]:
-    return {"drift": drift, "links": LINKS, "gid_index": {"rocep1s0f0": gid}}
+def seen(drift: list[dict[str, str]], gid: int | None = 3, crc: int = 0) -> dict[str, Any]:
+    return {"drift": drift, "links": LINKS, "gid_index": {"rocep1s0f0": gid}, "pcie": PCIE,
+            "counters": {"enp1s0f0np0": {"rx_crc_errors_phy": crc, "tx_dropped": 0}}}
 
 
 def test_a_drift_is_logged_once_and_keeps_its_first_sighting() -> None:
@@ -32,14 +38,30 @@ def test_healed_is_told_from_cleared_and_a_moved_gid_index_is_an_event() -> None
                       "gid index moved: rocep1s0f0: RoCE v2 IPv4 GID index 3 -> 4"]
 
 
-def test_metrics_are_prometheus_text() -> None:
-    state, _ = watch.step(None, seen([DRIFT], gid=None), 100.0)
-    text = watch.metrics(state)
-    assert "sparkctl_fabric_drift 1\n" in text
-    assert 'sparkctl_link_mtu{interface="enp1s0f0np0"} 1500\n' in text
-    assert 'sparkctl_link_speed_mbps{interface="enp1s0f0np0"} 200000\n' in text
-    assert 'sparkctl_roce_gid_index{device="rocep1s0f0"} -1\n' in text
-    assert all(line.startswith(("# HELP", "# TYPE", "sparkctl_")) for line in text.splitlines())
+def test_error_counters_that_grew_are_an_event_once_per_growth() -> None:
+    state, events = watch.step(None, seen([], crc=5), 100.0)
+    assert events == []  # the first look is the baseline
+    state, events = watch.step(state, seen([], crc=45), 400.0)
+    assert events == ["errors grew: enp1s0f0np0: rx_crc_errors_phy +40"]
+    state, events = watch.step(state, seen([], crc=45), 700.0)
+    assert events == [] and state["counters"]["enp1s0f0np0"]["rx_crc_errors_phy"] == 45
+
+
+def test_metrics_parse_with_the_prometheus_client_parser() -> None:
+    state, _ = watch.step(None, seen([DRIFT], gid=None, crc=7), 100.0)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(watch.metrics(state)) for s in family.samples}
+    link = (("interface", "enp1s0f0np0"),)
+    assert samples[("sparkctl_fabric_drift", ())] == 1
+    assert samples[("sparkctl_link_mtu", link)] == 1500
+    assert samples[("sparkctl_link_speed_mbps", link)] == 200000
+    assert samples[("sparkctl_link_errors_total", (("counter", "rx_crc_errors_phy"), *link))] == 7
+    assert samples[("sparkctl_link_pcie_width", link)] == 2 and samples[("sparkctl_link_pcie_max_width", link)] == 4
+    assert samples[("sparkctl_link_pcie_speed_gts", link)] == 32.0
+    assert samples[("sparkctl_roce_gid_index", (("device", "rocep1s0f0"),))] == -1
+    assert not any(labels == (("interface", "enP2p1s0f0np0"),) for _, labels in samples)  # no PCI device: no figure
+    families = {f.name: f.type for f in text_string_to_metric_families(watch.metrics(state))}
+    assert families["sparkctl_link_errors"] == "counter" and families["sparkctl_link_mtu"] == "gauge"
 
 
 def test_the_units_run_the_watch_from_the_copy_with_the_chosen_options() -> None:
