@@ -227,6 +227,7 @@ def compare(inventory: Path, name: str, workload: str, input_len: int | None, ou
         raise InputError(f"{name} runs on {service.head} alone: there is nothing to split", file=spec.source,
                          key=f"{KEY}[{service.index}].nodes", fix="list the Sparks to spread it over, e.g. "
                          "[spark1, spark2], and run sparkctl deploy")
+    _require_healthy(name, url)  # a dead engine would stay dead through a deploy that changes nothing
     declared = next(iter(cluster.inventory)).values[KEY]
     layouts = variants(declared, service.index, len(service.nodes))
     for variant in layouts:  # every layout is checked before any node changes
@@ -253,7 +254,8 @@ def compare(inventory: Path, name: str, workload: str, input_len: int | None, ou
     report: dict[str, Any] = {
         "inventory": inventory_used().to_dict(), "date": time.strftime("%Y%m%d-%H%M%S"), "backend": "vllm",
         "service": name, "base_url": url, "model_id": model, "nodes": len(service.nodes),
-        "layouts": list(runs), "restored": "as declared",
+        "layouts": list(runs),
+        "restored": {"tensor_parallel": service.tensor_parallel, "pipeline_parallel": service.pipeline_parallel},
         "ok": all(r["failed"] == 0 for levels in runs.values() for r in levels), "cells": rows, "runs": runs,
     }
     if out is not None:
@@ -266,6 +268,19 @@ def compare(inventory: Path, name: str, workload: str, input_len: int | None, ou
         show_compare(name, url, list(runs), rows)
     if not report["ok"]:
         raise click.exceptions.Exit(1)
+
+
+def _require_healthy(name: str, url: str) -> None:
+    """EnvironmentProblem unless vLLM's /health answers 200: the comparison starts from a running service."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=10):
+            return
+    except urllib.error.HTTPError as exc:
+        why = f"/health answered {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        why = f"/health did not answer ({exc})"
+    raise EnvironmentProblem(f"{name} at {url} is not healthy ({why}): see sparkctl status --service {name}, and "
+                             "sparkctl deploy before comparing; nothing was changed")
 
 
 def _check_variant(cluster: Cluster, services: list[Any], layout: str, name: str) -> None:

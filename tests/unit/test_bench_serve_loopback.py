@@ -239,3 +239,14 @@ def test_compare_refuses_what_cannot_be_split_before_any_node_changes(
     assert done.value.code == 2
     assert named in capsys.readouterr().err
 
+
+
+def test_compare_starts_only_from_a_healthy_service(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing answers on the declared port: exit 2 before any playbook runs (no SSH to the Sparks)."""
+    big = {"name": "big", "kind": "vllm", "nodes": ["spark1", "spark2"], "pipeline_parallel": 2,
+           "port": _free_port(), "model": "openai/gpt-oss-120b", "memory_gb": 28, "bind": "management"}
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "compare", "--inventory", str(_inventory(tmp_path, [big])), "--service", "big"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "not healthy" in err and "nothing was changed" in err and "equivalent:" not in err
