@@ -99,7 +99,8 @@ def _sweep_options(command: F) -> F:
     """The options that say what a sweep runs, shared by serve and compare."""
     for option in reversed((
         inventory_option,
-        click.option("--service", "-s", "name", required=True, metavar="NAME", help="The vllm service to measure."),
+        click.option("--service", "-s", "name", required=True, metavar="NAME",
+                     help="The service to measure (vllm; bench serve also takes ollama)."),
         click.option("--workload", "-w", type=click.Choice([*WORKLOADS, "all"]), default="equal", show_default=True,
                      help="equal 1024/1024, prefill-heavy 8192/1024, decode-heavy 1024/8192 (input/output tokens), "
                           "or all."),
@@ -113,7 +114,8 @@ def _sweep_options(command: F) -> F:
                      help="Rounds of one unmeasured short request per connection before each run."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random token-id prompts."),
         click.option("--json", "as_json", is_flag=True,
-                     help="Machine-readable: vllm bench serve's result fields per run."),
+                     help="Machine-readable: vllm bench serve's result fields per run (compare: also the cells "
+                          "side by side)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Also write the JSON and an HTML chart of tok/s against concurrency into this directory."),
     )):
@@ -207,7 +209,8 @@ def compare(inventory: Path, name: str, workload: str, input_len: int | None, ou
 
     Each layout is deployed as sparkctl deploy deploys (only this service is restarted), with the layout
     passed as an extra variable: the inventory's files are not edited. At the end the service is
-    deployed again as declared. Exit 0 when every request succeeded, 1 when one failed, 2 on bad input.
+    deployed again as declared. Exit 0 when every request succeeded, 1 when one failed, 2 on bad input or
+    a service that is not healthy to begin with.
     """
     import tempfile
 
