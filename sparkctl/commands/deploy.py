@@ -29,6 +29,24 @@ def _spec(inventory: Path, only: tuple[str, ...]) -> tuple[Inventory, ServicesSp
     return hosts, spec
 
 
+def run_services(inventory: Path, hosts: Inventory, only: tuple[str, ...], *, limit: str | None = None,
+                 check: bool = False, override: Path | None = None, title: str = "sparkctl deploy") -> None:
+    """Run playbooks/services.yml as deploy runs it: for `only` these services (all if empty), with the
+    extra variables of `override` (a JSON file) taking precedence over the inventory for this run."""
+    from rich.console import Console
+
+    from sparkctl.provisioning import runner
+    from sparkctl.provisioning.session import run_and_report
+
+    extravars = runner.ProvisionVars()
+    if only:
+        extravars["sparkctl_services_only"] = list(only)
+    playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
+                                      playbook=runner.SERVICES_PLAYBOOK, vault=vault_used(), extravars_file=override)
+    run_and_report(playbook_run, list(hosts.hosts), {h.name: h.values for h in hosts}, title,
+                   Console(stderr=True, highlight=False))
+
+
 def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json: bool) -> bool:
     from rich.markup import escape
     from rich.table import Table
@@ -61,21 +79,12 @@ def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json
 @click.option("--check", is_flag=True, help="Dry run: show what would change (ansible-playbook --check --diff).")
 def deploy(inventory: Path, only: tuple[str, ...], limit: str | None, check: bool) -> None:
     """Run the services of sparkctl_services as systemd units and wait until each answers."""
-    from rich.console import Console
-
-    from sparkctl.provisioning import runner
-    from sparkctl.provisioning.session import run_and_report
-
     hosts, spec = _spec(inventory, only)
-    extravars = runner.ProvisionVars()
-    if only:
-        extravars["sparkctl_services_only"] = list(only)
-    playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
-                                      playbook=runner.SERVICES_PLAYBOOK, vault=vault_used())
-    err = Console(stderr=True, highlight=False)
-    run_and_report(playbook_run, list(hosts.hosts), {h.name: h.values for h in hosts}, "sparkctl deploy", err)
+    run_services(inventory, hosts, only, limit=limit, check=check)
     if check:
-        err.print("[green]check mode: nothing changed[/]")
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print("[green]check mode: nothing changed[/]")
         return
     if not _report(hosts, spec, only, as_json=False):
         raise SparkctlError("a service is not healthy (see above)")

@@ -52,10 +52,15 @@ class PlaybookRun:
     playbook: Path = SITE_PLAYBOOK
     vault: VaultPasswords = field(default_factory=VaultPasswords)
     """The vault passwords sparkctl read the inventory with; the run gets the same."""
+    extravars_file: Path | None = None
+    """More extra variables, in a JSON file ansible-playbook reads (`-e @FILE`): for values that may hold
+    secrets read from the inventory's vault, which must not appear on a printed command line."""
 
     def options(self) -> list[str]:
         """ansible-playbook options beyond inventory, playbook and extra vars."""
         options: list[str] = self.vault.playbook_options()
+        if self.extravars_file is not None:
+            options += ["--extra-vars", f"@{self.extravars_file}"]
         if self.limit:
             options += ["--limit", self.limit]
         if self.check:

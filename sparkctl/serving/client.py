@@ -143,10 +143,16 @@ def _error_message(text: bytes) -> str:
         return text[:200].decode(errors="replace")
 
 
+def _end_marker(choice: Any) -> bool:
+    """A choice that only says why the text ended, with no text: Ollama sends one after the last token."""
+    return isinstance(choice, dict) and bool(choice.get("finish_reason")) and not (
+        choice.get("text") or (choice.get("delta") or {}).get("content"))
+
+
 class _Events:
     """Server-sent events of a completion stream, timed as vLLM's benchmark times them: the first
-    event with choices is the first token, every later one adds an inter-token gap; the usage chunk
-    gives the token count."""
+    event with choices is the first token, every later one adds an inter-token gap (an end marker
+    with no text is not a token); the usage chunk gives the token counts, prompt and output."""
 
     def __init__(self, result: RequestResult) -> None:
         self.result = result
@@ -167,7 +173,10 @@ class _Events:
         if data == b"[DONE]":
             return
         chunk = json.loads(data)
-        if chunk.get("choices"):
+        choices = chunk.get("choices")
+        if choices and _end_marker(choices[0]):
+            pass
+        elif choices:
             if self.first:
                 self.result.ttft = now - self.result.start_time
                 self.first = False
@@ -175,8 +184,9 @@ class _Events:
                 self.result.itl.append(now - self.last)
             self.last = now
             self.pieces += 1
-        elif isinstance(chunk.get("usage"), dict):
+        elif isinstance(chunk.get("usage"), dict):  # the server's own counts: its tokenizer is the truth
             self.result.output_tokens = int(chunk["usage"].get("completion_tokens") or 0)
+            self.result.prompt_len = int(chunk["usage"].get("prompt_tokens") or self.result.prompt_len)
         if "error" in chunk:
             self.result.error = str(chunk["error"].get("message") if isinstance(chunk["error"], dict) else chunk["error"])
 

@@ -43,6 +43,9 @@ class ModelShape:
     """Layers whose KV cache spans the whole context; the others keep `window` tokens. None: all."""
     window: int = 0
     kv_bytes_per_value: int = 2
+    full_kv_values: int | None = None
+    """K and V values per token of a full-attention layer where they differ from the windowed layers'
+    (Gemma 4: 2 KV heads of 512 there, 8 of 256 elsewhere). None: the same."""
 
     @property
     def expert_bytes(self) -> float:
@@ -50,10 +53,12 @@ class ModelShape:
 
     def kv_bytes(self, context: float) -> float:
         """KV-cache bytes of one sequence of `context` tokens: K and V per KV head per layer."""
-        per_token_layer = 2 * self.kv_heads * self.head_dim * self.kv_bytes_per_value
+        windowed_values = 2 * self.kv_heads * self.head_dim
+        full_values = windowed_values if self.full_kv_values is None else self.full_kv_values
         full = self.layers if self.full_attention_layers is None else self.full_attention_layers
         windowed = self.layers - full
-        return per_token_layer * (full * context + windowed * min(context, self.window))
+        return self.kv_bytes_per_value * (full_values * full * context + windowed_values * windowed * min(
+            context, self.window))
 
     def touched_bytes(self, tokens: float) -> float:
         """Weight bytes one forward pass over `tokens` tokens reads: the dense part once, and each
@@ -80,6 +85,25 @@ def _gpt_oss(name: str, layers: int, experts: int, total_params: float) -> Model
         experts=experts, experts_per_token=4, full_attention_layers=layers // 2, window=128)
 
 
+def _gemma4_moe(name: str) -> ModelShape:
+    """Gemma 4 26B-A4B (its config.json's text_config): 30 layers of hidden 2816, 16 query heads; five in
+    six layers attend to a 1024-token window with 8 KV heads of 256, every sixth to the whole context
+    with 2 KV heads of 512; each layer has a dense GELU MLP of 2112 beside 128 experts of 704, 8 per
+    token; a tied 262144-token vocabulary; BF16. That is 25.2 B parameters, 3.8 B per token, as
+    published."""
+    layers, hidden, heads, vocab, full_layers = 30, 2816, 16, 262144, 5
+    windowed = (layers - full_layers) * (2 * hidden * heads * 256 + 2 * hidden * 8 * 256)
+    full = full_layers * (2 * hidden * heads * 512 + 2 * hidden * 2 * 512)
+    dense_mlp = layers * 3 * hidden * 2112
+    expert = 3 * hidden * 704
+    embeddings = vocab * hidden
+    dense = windowed + full + dense_mlp + embeddings
+    return ModelShape(name=name, layers=layers, hidden=hidden, kv_heads=8, head_dim=256,
+                      weight_bytes=(dense + layers * 128 * expert) * 2, dense_bytes=dense * 2,
+                      active_params=dense + layers * 8 * expert, experts=128, experts_per_token=8,
+                      full_attention_layers=full_layers, window=1024, full_kv_values=2 * 2 * 512)
+
+
 def _dense(name: str, layers: int, hidden: int, kv_heads: int, head_dim: int, params: float,
            bytes_per_param: float = 2, full_attention_layers: int | None = None, window: int = 0) -> ModelShape:
     return ModelShape(name=name, layers=layers, hidden=hidden, kv_heads=kv_heads, head_dim=head_dim,
@@ -96,6 +120,7 @@ BUILT_IN: dict[str, ModelShape] = {m.name: m for m in (
     _dense("Qwen/Qwen2.5-32B-Instruct", 64, 5120, 8, 128, 32.76e9),
     _dense("Qwen/Qwen2.5-7B-Instruct", 28, 3584, 4, 128, 7.62e9),
     _dense("google/gemma-3-27b-it", 62, 5376, 16, 128, 27.43e9, full_attention_layers=10, window=1024),
+    _gemma4_moe("google/gemma-4-26B-A4B-it"),
     _dense("mistralai/Mistral-Small-3.2-24B-Instruct-2506", 40, 5120, 8, 128, 24.0e9),
 )}
 """Keyed by Hugging Face id; `--model` also takes the part after the slash, any case."""
@@ -199,22 +224,30 @@ def read_config(path: Path, name: str) -> ModelShape:
     vocab = need("vocab_size", 0)
     experts = need("num_local_experts", 0) or need("num_experts", 0)
     per_token = need("num_experts_per_tok", 0) or need("top_k_experts", 0)
-    attention = layers * (2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim)
+    full_layers, window = _full_attention_layers(config, layers)
+    # Gemma 4: full-attention layers have their own KV heads and head size
+    full_kv_heads, full_head_dim = need("num_global_key_value_heads", kv_heads), need("global_head_dim", head_dim)
+    full_count = layers if full_layers is None else full_layers
+    attention = ((layers - full_count) * (2 * hidden * heads * head_dim + 2 * hidden * kv_heads * head_dim)
+                 + full_count * (2 * hidden * heads * full_head_dim + 2 * hidden * full_kv_heads * full_head_dim))
+    full_kv_values = (2 * full_kv_heads * full_head_dim if (full_kv_heads, full_head_dim) != (kv_heads, head_dim)
+                      else None)
     tied = config.get("tie_word_embeddings", raw.get("tie_word_embeddings"))
     unembedding = vocab * hidden
     embeddings = unembedding * (1 if tied else 2)
     dense_bytes, expert_bytes = _bytes_per_param(raw, config)
-    full_layers, window = _full_attention_layers(config, layers)
 
     def shape(weight: float, dense: float, active: float, moe: tuple[int, int] = (0, 0)) -> ModelShape:
         return ModelShape(name=name, layers=layers, hidden=hidden, kv_heads=kv_heads, head_dim=head_dim,
                           weight_bytes=weight, dense_bytes=dense, active_params=active, experts=moe[0],
-                          experts_per_token=moe[1], full_attention_layers=full_layers, window=window)
+                          experts_per_token=moe[1], full_attention_layers=full_layers, window=window,
+                          full_kv_values=full_kv_values)
 
     if experts and per_token:
         inner = need("moe_intermediate_size") if "moe_intermediate_size" in config else need("intermediate_size")
         expert_params = layers * experts * 3 * hidden * inner
-        shared = layers * 3 * hidden * need("shared_expert_intermediate_size", 0)
+        beside = need("intermediate_size") if config.get("enable_moe_block") is True else 0  # Gemma 4's dense MLP
+        shared = layers * 3 * hidden * (need("shared_expert_intermediate_size", 0) + beside)
         return shape(expert_params * expert_bytes + (attention + shared + embeddings) * dense_bytes,
                      (attention + shared + unembedding) * dense_bytes,
                      attention + shared + unembedding + layers * per_token * 3 * hidden * inner, (experts, per_token))

@@ -146,3 +146,22 @@ def test_bad_input_exits_2_naming_the_option(args: list[str], named: str, capsys
         main(["advise", *args])
     assert done.value.code == 2
     assert named in capsys.readouterr().err
+
+
+def test_gemma_4_26b_a4b_reads_the_same_from_its_published_config_json(tmp_path: Path) -> None:
+    """Its config.json's text_config (the fields as published): 25.2 B parameters, 3.8 B per token."""
+    built_in = find_model("gemma-4-26b-a4b")
+    assert built_in.weight_bytes / 2 == pytest.approx(25.2e9, rel=0.01)
+    assert built_in.active_params == pytest.approx(3.8e9, rel=0.02)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"architectures": ["Gemma4ForConditionalGeneration"], "text_config": {
+        "num_hidden_layers": 30, "hidden_size": 2816, "num_attention_heads": 16, "num_key_value_heads": 8,
+        "num_global_key_value_heads": 2, "head_dim": 256, "global_head_dim": 512, "intermediate_size": 2112,
+        "moe_intermediate_size": 704, "num_experts": 128, "top_k_experts": 8, "enable_moe_block": True,
+        "sliding_window": 1024, "vocab_size": 262144, "tie_word_embeddings": True,
+        "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 5}}), encoding="utf-8")
+    shape = read_config(config, "gemma 4 from its config")
+    for field in ("weight_bytes", "dense_bytes", "active_params"):
+        assert getattr(shape, field) == pytest.approx(getattr(built_in, field), rel=0.01), field
+    assert (shape.experts, shape.experts_per_token, shape.full_attention_layers, shape.window) == (128, 8, 5, 1024)
+    assert shape.kv_bytes(8192) == pytest.approx(built_in.kv_bytes(8192))

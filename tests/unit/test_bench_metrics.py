@@ -6,6 +6,7 @@ import pytest
 
 from sparkctl.commands.bench import parse_concurrency
 from sparkctl.errors import InputError
+from sparkctl.serving import compare
 from sparkctl.serving.client import _Events
 from sparkctl.serving.metrics import RequestResult, peak_output, percentile, summarize
 
@@ -84,3 +85,51 @@ def test_bad_concurrency_lists_name_the_option(text: str) -> None:
 
 def test_concurrency_lists_keep_their_order_once_each() -> None:
     assert parse_concurrency("1, 4,4,2") == (1, 4, 2)
+
+
+def _level(workload: str, concurrency: int, tok_s: float) -> dict[str, object]:
+    level: dict[str, object] = {"workload": workload, "input_len": 1024, "output_len": 1024,
+                                "max_concurrency": concurrency}
+    return level | {field: 0 for field in compare.CELL_FIELDS} | {"output_throughput": tok_s}
+
+
+def test_compare_puts_each_cell_side_by_side_with_its_winner() -> None:
+    runs = {"pp2": [_level("equal", 1, 28.8), _level("equal", 128, 554.7), _level("equal", 8, 100.0)],
+            "tp2": [_level("equal", 1, 39.6), _level("equal", 128, 252.0), _level("equal", 8, 101.0)]}
+    cells = compare.cells(runs)
+    assert [(c["max_concurrency"], c["winner"]) for c in cells] == [(1, "tp2"), (128, "pp2"), (8, "tie")]
+    assert cells[1]["lead"] == pytest.approx(554.7 / 252.0, abs=1e-3)
+    assert set(cells[0]["results"]) == {"pp2", "tp2"}
+    assert set(cells[0]["results"]["pp2"]) == set(compare.CELL_FIELDS)
+
+
+def test_compare_leaves_out_a_cell_one_layout_did_not_run() -> None:
+    cells = compare.cells({"pp2": [_level("equal", 1, 10.0), _level("equal", 2, 20.0)],
+                           "tp2": [_level("equal", 2, 0.0)]})
+    assert [(c["max_concurrency"], c["winner"], c["lead"]) for c in cells] == [(2, "pp2", None)]
+
+
+def test_the_two_layouts_differ_from_the_declared_entry_only_in_the_split() -> None:
+    declared = [{"name": "small", "kind": "vllm", "nodes": ["spark1"]},
+                {"name": "big", "kind": "vllm", "nodes": ["spark1", "spark2"], "tensor_parallel": 2, "port": 8000}]
+    pp, tp = compare.variants(declared, 1, 2)
+    assert (pp.layout, tp.layout) == ("pp2", "tp2")
+    assert pp.services[0] is declared[0] and tp.services[0] is declared[0]
+    assert pp.services[1] == {"name": "big", "kind": "vllm", "nodes": ["spark1", "spark2"], "port": 8000,
+                              "pipeline_parallel": 2}
+    assert tp.services[1] == declared[1] and declared[1]["tensor_parallel"] == 2
+
+
+def test_ollamas_end_marker_is_no_token_and_its_usage_gives_both_lengths() -> None:
+    """Ollama: a zero usage on every chunk, an empty chunk with the finish_reason, then the usage."""
+    result = RequestResult(prompt_len=8, start_time=0.0)
+    events = _Events(result)
+    zero = b', "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}\n\n'
+    for moment, text in ((0.1, b"a "), (0.2, b"b ")):
+        events.feed(b'data: {"choices": [{"text": "' + text + b'", "index": 0, "finish_reason": null}]' + zero, moment)
+    events.feed(b'data: {"choices": [{"text": "", "index": 0, "finish_reason": "stop"}]' + zero, 0.5)
+    events.feed(b'data: {"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 2}}\n\n'
+                b'data: [DONE]\n\n', 0.5)
+    events.finish()
+    assert result.success and (result.prompt_len, result.output_tokens) == (11, 2)
+    assert result.itl == pytest.approx([0.1]) and result.latency == pytest.approx(0.2)

@@ -9,9 +9,18 @@ where Ollama keeps them (MODELS/manifests/REGISTRY/NAMESPACE/MODEL/TAG), so pull
 restart exactly when the models directory is a volume, as with the real image. Nothing is downloaded;
 a model whose name contains `does-not-exist` fails to pull, so tests can see a failed pull.
 
+`/v1/completions` answers as Ollama's OpenAI layer does (openai/openai.go, middleware/openai.go): the
+prompt must be a string (a list of token ids is a 400, Go's JSON error), `max_tokens` becomes
+`num_predict`, there is no `ignore_eos` (a model stops at its end of text: STANDIN_NATURAL_TOKENS, 24,
+unless max_tokens is lower), every streamed chunk carries a zero usage when usage is asked for, the
+end of the text comes as an empty chunk with its finish_reason, then the usage (prompt_tokens is what
+the model evaluated: the prompt's words plus TEMPLATE_TOKENS of the model's template) and `[DONE]`.
+At most OLLAMA_NUM_PARALLEL requests (1, Ollama's default) generate at once; the others wait.
+
 Settings as Ollama reads them: OLLAMA_HOST (`host:port`, default 127.0.0.1:11434; the image sets
-0.0.0.0:11434), OLLAMA_MODELS (default /root/.ollama/models, mapped through the container's volumes).
-Knobs: STANDIN_TOKEN_SECONDS (0.002 per generated token), STANDIN_PULL_SECONDS (0.2 per pull).
+0.0.0.0:11434), OLLAMA_MODELS (default /root/.ollama/models, mapped through the container's volumes),
+OLLAMA_NUM_PARALLEL. Knobs: STANDIN_TOKEN_SECONDS (0.002 per generated token), STANDIN_FIRST_TOKEN_SECONDS
+(0) and STANDIN_PREFILL_TOKEN_SECONDS (0) before the first, STANDIN_PULL_SECONDS (0.2 per pull).
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ PROG = "ollama (sparkctl lab stand-in)"
 VERSION = "0.12.6"
 REGISTRY = "registry.ollama.ai"
 NATURAL_LENGTH = 24
+TEMPLATE_TOKENS = 3
+"""Tokens a model's prompt template adds around a /v1/completions prompt (its start and turn markers)."""
+GO_JSON_KINDS = {list: "array", dict: "object", bool: "bool", int: "number", float: "number"}
 
 
 def listen_address(value: str | None) -> tuple[str, int]:
@@ -166,6 +178,10 @@ class OllamaHTTPServer(hc.StandinHTTPServer):
     models: Models
     token_seconds: float
     pull_seconds: float
+    pace: hc.Pace
+    slots: threading.Semaphore
+    """OLLAMA_NUM_PARALLEL: requests generating at once."""
+    natural_tokens: int
 
 
 class OllamaHandler(hc.Handler):
@@ -196,8 +212,10 @@ class OllamaHandler(hc.Handler):
             self.send_json(200, {"object": "list", "data": [
                 {"id": m["name"], "object": "model", "created": int(m["modified"]),
                  "owned_by": split_name(m["name"])[1]} for m in self.ollama.models.all()]})
-        elif path in ("/v1/chat/completions", "/v1/completions") and method == "POST":
-            self.openai(chat=path == "/v1/chat/completions")
+        elif path == "/v1/chat/completions" and method == "POST":
+            self.openai(chat=True)
+        elif path == "/v1/completions" and method == "POST":
+            self.completions()
         else:
             self.send_text(404, "404 page not found")
 
@@ -376,17 +394,78 @@ class OllamaHandler(hc.Handler):
             self.send_stream("text/event-stream", stream)
 
 
+    def completions(self) -> None:
+        """/v1/completions as Ollama's OpenAI middleware answers it (see the module docstring)."""
+        body = self.read_json()
+        if body is None:
+            return
+        prompt = body.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            message = (f"json: cannot unmarshal {GO_JSON_KINDS.get(type(prompt), 'value')} into Go struct field "
+                       "CompletionRequest.prompt of type string")
+            self.send_json(400, {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                           "code": None}})
+            return
+        name = body.get("model")
+        if not isinstance(name, str) or self.ollama.models.find(name) is None:
+            self.send_json(404, {"error": {"message": f"model '{name}' not found", "type": "not_found_error",
+                                           "param": None, "code": None}})
+            return
+        self.load(name, None)
+        limit = body.get("max_tokens")
+        natural = self.ollama.natural_tokens
+        count = natural if not isinstance(limit, int) or limit < 0 else min(limit, natural)
+        reason = "length" if count < natural else "stop"
+        prompt_tokens = hc.count_tokens(prompt or "") + TEMPLATE_TOKENS
+        pieces = [w + " " for w in hc.words(count)]
+        cid, created = f"cmpl-{int(time.time() * 1000) % 999}", int(time.time())
+        options = body.get("stream_options")
+        usage_asked = isinstance(options, dict) and bool(options.get("include_usage"))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": count, "total_tokens": prompt_tokens + count}
+
+        def chunk(text: str, finish: str | None) -> dict[str, Any]:
+            return {"id": cid, "object": "text_completion", "created": created, "model": name,
+                    "system_fingerprint": "fp_ollama",
+                    "choices": [{"text": text, "index": 0, "finish_reason": finish}]}
+
+        def generated() -> Iterator[str]:
+            with self.ollama.slots:  # beyond OLLAMA_NUM_PARALLEL, a request waits its turn
+                for piece, _ in zip(pieces, self.ollama.pace.tokens(prompt_tokens, count), strict=True):
+                    yield piece
+
+        if not body.get("stream"):
+            text = "".join(generated())
+            self.send_json(200, {**chunk(text, reason), "usage": usage})
+            return
+
+        def stream() -> Iterator[bytes]:
+            zero = {"usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}} if usage_asked else {}
+            for piece in generated():
+                yield hc.sse({**chunk(piece, None), **zero})
+            yield hc.sse({**chunk("", reason), **zero})
+            if usage_asked:
+                yield hc.sse({**chunk("", reason), "choices": [], "usage": usage})
+            yield b"data: [DONE]\n\n"
+
+        self.send_stream("text/event-stream", stream())
+
+
 def models_dir() -> str:
     return os.environ.get("OLLAMA_MODELS") or hc.host_path("/root/.ollama/models")
 
 
 def make_server(host: str, port: int, models: str, token_seconds: float = 0.002,
-                pull_seconds: float = 0.2) -> OllamaHTTPServer:
-    """The API server on host:port (0 picks a port) over the models directory, not yet serving."""
+                pull_seconds: float = 0.2, env: dict[str, str] | None = None) -> OllamaHTTPServer:
+    """The API server on host:port (0 picks a port) over the models directory, not yet serving; `env`
+    (default: the process's) gives OLLAMA_NUM_PARALLEL and the stand-in's pace knobs."""
+    env = dict(os.environ) if env is None else env
     server = OllamaHTTPServer((host, port), OllamaHandler)
     server.models = Models(models)
     server.token_seconds = token_seconds
     server.pull_seconds = pull_seconds
+    server.pace = hc.Pace.from_env(hc.Pace(token_seconds), env)
+    server.slots = threading.Semaphore(max(1, int(hc.env_float("OLLAMA_NUM_PARALLEL", 1, env))))
+    server.natural_tokens = max(1, int(hc.env_float("STANDIN_NATURAL_TOKENS", NATURAL_LENGTH, env)))
     return server
 
 
