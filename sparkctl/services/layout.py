@@ -294,17 +294,19 @@ def model_tasks(spec: ServicesSpec, instances: list[Instance], node: str) -> lis
 
 
 def node_files(spec: ServicesSpec, instances: list[Instance], node: str) -> dict[str, object]:
-    """What the services role writes on `node`: units, env files and the manifest of what runs there."""
+    """What the services role writes on `node`: units, env files, models, and the manifest of what runs there."""
     mine = [i for i in instances if i.node == node]
-    manifest = json.dumps({"instances": [i.manifest() for i in mine]}, indent=2, sort_keys=True) + "\n"
+    manifest = {"path": MANIFEST_PATH,
+                "content": json.dumps({"instances": [i.manifest() for i in mine]}, indent=2, sort_keys=True) + "\n"}
     return {
         "units": [{"name": i.unit, "service": i.service, "path": i.unit_path, "content": i.unit_text,
-                   "env_path": i.env_path, "env": i.env_text, "image": i.image} for i in mine],
+                   "env_path": i.env_path, "image": i.image} for i in mine],
+        "env_files": {i.env_path: i.env_text for i in mine},
         "images": sorted({i.image for i in mine}),
         "models": model_tasks(spec, instances, node),
-        "manifest": {"path": MANIFEST_PATH, "content": manifest},
-        "unit_prefix": UNIT_PREFIX,
-        "env_dir": ENV_DIR,
+        "manifest": manifest,
+        "layout": {"declared": [i.unit_path for i in mine], "manifest": manifest, "unit_prefix": UNIT_PREFIX,
+                   "env_dir": ENV_DIR},
         "fabric_env": FABRIC_ENV,
         "container_cli": spec.container_cli,
     }

@@ -4,7 +4,9 @@ marker, the copy's commands, the pull progress, and the progress line deploy sho
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from rich.console import Console
 from sparkctl.cluster import load_cluster
 from sparkctl.inventory import load_inventory
 from sparkctl.lab.standins import hf_cli
-from sparkctl.node import image_pulls, model_cache
+from sparkctl.node import image_pulls, model_cache, service_units
 from sparkctl.provisioning.events import HostProgress, parse_event
 from sparkctl.provisioning.progress import Progress
 from sparkctl.services.layout import MODEL_CACHE_DIR, lay_out, node_files
@@ -47,9 +49,9 @@ def test_the_head_fetches_with_the_images_own_cli_and_the_worker_copies_from_the
 
 
 def test_vllm_units_never_ask_the_hub_once_deploy_filled_the_cache(tmp_path: Path) -> None:
-    units = {u["name"]: u for u in _files(tmp_path, "spark2")["units"]}
-    assert "HF_HUB_OFFLINE=1\n" in units["sparkctl-svc-big-rank1.service"]["env"]
-    assert "HF_HUB_OFFLINE" not in units["sparkctl-svc-orpheus.service"]["env"]
+    env = _files(tmp_path, "spark2")["env_files"]
+    assert "HF_HUB_OFFLINE=1\n" in env["/etc/sparkctl/services/sparkctl-svc-big-rank1.env"]
+    assert "HF_HUB_OFFLINE" not in env["/etc/sparkctl/services/sparkctl-svc-orpheus.env"]
 
 
 def test_units_do_not_pull_in_network_online(tmp_path: Path) -> None:
@@ -198,3 +200,82 @@ def test_a_retried_tasks_progress_is_shown_per_node() -> None:
     progress.update(event)
     progress.update(event)  # the same word again is not printed twice
     assert console.export_text().splitlines() == ["spark2: 1/2 images: new:2: pulling 1/4 layers"]
+
+
+def _layout(tmp_path: Path, declared: list[str]) -> dict[str, Any]:
+    return {"declared": declared, "manifest": {"path": str(tmp_path / "services.json"), "content": "{}\n"},
+            "unit_prefix": "sparkctl-svc-", "env_dir": str(tmp_path / "env")}
+
+
+def test_units_are_written_once_env_files_root_only_and_never_in_the_diff(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_units, "UNIT_DIR", tmp_path)
+    unit = {"name": "sparkctl-svc-a.service", "path": str(tmp_path / "sparkctl-svc-a.service"), "content": "[Unit]\n",
+            "env_path": str(tmp_path / "env" / "sparkctl-svc-a.env")}
+    env = {unit["env_path"]: "HF_TOKEN=secret\n"}
+    run = Recorder()
+    checked = service_units.write([unit], env, _layout(tmp_path, [unit["path"]]), True, run, check=True)
+    assert len(checked.changed) == 3 and not Path(unit["path"]).exists() and run.calls == []
+    written = service_units.write([unit], env, _layout(tmp_path, [unit["path"]]), True, run, check=False)
+    assert written.changed == checked.changed and run.calls == [["systemctl", "daemon-reload"]]
+    assert all("secret" not in d["after"] for d in written.diff)
+    assert Path(unit["env_path"]).stat().st_mode & 0o777 == 0o600
+    assert Path(unit["env_path"]).parent.stat().st_mode & 0o777 == 0o700
+    again = service_units.write([unit], env, _layout(tmp_path, [unit["path"]]), True, run, check=False)
+    assert again.changed == [] and again.removed == [] and len(run.calls) == 1  # no reload when nothing changed
+
+
+def test_a_unit_no_longer_declared_is_stopped_disabled_and_removed_with_its_env_file_and_the_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_units, "UNIT_DIR", tmp_path)
+    (tmp_path / "sparkctl-svc-old.service").write_text("[Unit]\n")
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "sparkctl-svc-old.env").write_text("A=1\n")
+    (tmp_path / "services.json").write_text("{}\n")
+    (tmp_path / "other.service").write_text("[Unit]\n")
+    run = Recorder()
+    gone = service_units.write([], {}, _layout(tmp_path, []), True, run, check=False)
+    assert gone.removed == [str(tmp_path / "sparkctl-svc-old.service"), str(tmp_path / "services.json")]
+    assert ["systemctl", "disable", "--now", "sparkctl-svc-old.service"] in run.calls
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["other.service"]
+    assert service_units.write([], {}, _layout(tmp_path, []), True, Recorder(), check=False).removed == []
+
+
+def test_start_restarts_only_units_whose_files_are_newer_than_their_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    units = []
+    for name in ("fresh", "changed", "stopped"):
+        path = tmp_path / f"sparkctl-svc-{name}.service"
+        path.write_text("[Unit]\n")
+        units.append({"name": path.name, "path": str(path), "env_path": str(tmp_path / f"{name}.env")})
+    os.utime(units[0]["path"], (1, 1))
+    started_long_ago = int((time.monotonic() - 5) * 1e6)
+
+    def run(argv: Sequence[str]) -> tuple[int, str, str]:
+        calls.append(list(argv))
+        if argv[1] == "show":
+            state = "inactive" if "stopped" in argv[2] else "active"
+            return 0, f"ActiveState={state}\nActiveEnterTimestampMonotonic={started_long_ago}\n", ""
+        if argv[1] == "is-enabled":
+            return 0, "enabled\n" if "fresh" in argv[2] else "disabled\n", ""
+        return 0, "", ""
+
+    calls: list[list[str]] = []
+    done = service_units.start(units, run, check=False)
+    assert done == {"restarted": ["sparkctl-svc-changed.service"], "started": ["sparkctl-svc-stopped.service"],
+                    "enabled": ["sparkctl-svc-changed.service", "sparkctl-svc-stopped.service"]}
+    assert ["systemctl", "restart", "sparkctl-svc-changed.service"] in calls
+    assert ["systemctl", "start", "sparkctl-svc-stopped.service"] in calls
+
+
+def test_the_docker_stand_in_runs_only_the_images_download_tool_as_an_entrypoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from sparkctl.lab.standins import docker
+
+    monkeypatch.setenv("STANDIN_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("STANDIN_PULL_SECONDS", "0")
+    assert docker.main(["run", "--rm", "--entrypoint", "hf", "img/x:1", "download", "org/m"]) == 125
+    assert "docker pull img/x:1' first" in capsys.readouterr().err
+    assert docker.main(["pull", "-q", "img/x:1"]) == 0
+    assert docker.main(["run", "--rm", "--entrypoint", "bash", "img/x:1", "-c", "true"]) == 125
+    assert "knows only these entrypoints: hf" in capsys.readouterr().err
