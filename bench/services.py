@@ -100,9 +100,9 @@ def main() -> int:
         name = f"bsvc{args.nodes}"
         topology = "direct" if args.nodes == 2 else "ring"
         try:
-            up = subprocess.run([SPARKCTL, "lab", "up", "--name", name, "--nodes", str(args.nodes),
-                                 "--topology", topology], env=env, capture_output=True, text=True, check=True)
-            inventory = Path(up.stdout.strip())
+            _, out = _timed([SPARKCTL, "lab", "up", "--name", name, "--nodes", str(args.nodes), "--topology",
+                             topology], env)
+            inventory = Path(out.strip().splitlines()[-1])
             _timed([SPARKCTL, "provision", "--inventory", str(inventory)], env)
             _declare(inventory, services_for(args.nodes))
             first, _ = _timed([SPARKCTL, "deploy", "--inventory", str(inventory)], env)

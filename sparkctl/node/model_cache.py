@@ -7,7 +7,8 @@ listed size: a fetch or a copy that stopped half way leaves no marker, so the ne
 it; nothing that already has the model downloads or receives it again.
 
 The head fetches with the image's own tooling (`hf download`, run in the service's image, which
-reads the service's env file for a token). A worker receives the model from the head with rsync over
+reads the service's env file for a token), in a transient systemd unit as image pulls do, so the
+deploy can show how far it is and a dropped connection does not stop it. A worker receives the model from the head with rsync over
 SSH to the head's fabric address on the cable between them, through the cluster key and known_hosts
 the SSH mesh set up (the head is named by its inventory name, so its host key is checked; only the
 address is the fabric's). The marker is copied last and checked against the files received.
@@ -15,6 +16,7 @@ address is the fabric's). The marker is copied last and checked against the file
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +27,8 @@ from .files import write_atomically
 
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
 MARKER = ".sparkctl-complete.json"
+FETCH_LOGS = Path("/run/sparkctl/fetches")
+FETCH_UNIT_PREFIX = "sparkctl-fetch-"
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5",
                "-o", "ServerAliveCountMax=6")
 
@@ -91,16 +95,61 @@ def write_marker(repo: Path, model: str, origin: Mapping[str, str]) -> dict[str,
     return marker
 
 
-def fetch(task: Mapping[str, Any], run: Runner) -> str:
-    """Download the model on this node with the image's own CLI; returns what was done."""
+def _unit(model: str) -> str:
+    return f"{FETCH_UNIT_PREFIX}{hashlib.sha256(model.encode()).hexdigest()[:16]}.service"
+
+
+def _log(model: str) -> Path:
+    return FETCH_LOGS / _unit(model).replace(".service", ".log")
+
+
+def _fetching(run: Runner, model: str) -> str:
+    """The fetch unit's state: active (running), failed, or '' when there is none (never run, or ended well:
+    systemd drops a transient unit that succeeded)."""
+    _, out, _ = run(["systemctl", "show", _unit(model), "--property=ActiveState", "--value"])
+    state = out.strip()
+    return "active" if state in ("active", "activating", "deactivating") else "failed" if state == "failed" else ""
+
+
+def _size(path: Path) -> int:
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
+
+
+def start_fetch(task: Mapping[str, Any], run: Runner) -> None:
+    """Start downloading the model with the image's own CLI in a transient unit of its own (it goes on
+    if the SSH connection drops; a second deploy finds it running), output to its log."""
+    model = str(task["model"])
+    (repo_dir(str(task["cache"]), model) / MARKER).unlink(missing_ok=True)
+    FETCH_LOGS.mkdir(parents=True, exist_ok=True)
+    run(["systemctl", "reset-failed", _unit(model)])  # a failed earlier fetch leaves its unit behind
+    rc, out, err = run(["systemd-run", f"--unit={_unit(model)}", f"--description=sparkctl: download {model}",
+                        f"--property=StandardOutput=truncate:{_log(model)}", "--property=StandardError=inherit",
+                        "--quiet", "--", *task["argv"]])
+    if rc != 0:
+        raise ModelError(f"could not start fetching {model}: {(err or out).strip()}")
+
+
+def fetch_state(task: Mapping[str, Any], run: Runner) -> dict[str, Any]:
+    """Where a model's download stands: present, fetching (with the bytes so far), fetched (just now, marked
+    complete) or failed (with the end of its output)."""
     model = str(task["model"])
     repo = repo_dir(str(task["cache"]), model)
-    (repo / MARKER).unlink(missing_ok=True)
-    rc, out, err = run(list(task["argv"]))
-    if rc != 0:
-        raise ModelError(f"fetching {model} failed (exit {rc}): {(err or out).strip()[-600:]}")
-    write_marker(repo, model, {"fetched_with": " ".join(task["argv"][-3:])})
-    return f"fetched {model}"
+    if missing(repo, model) is None:
+        return {"model": model, "state": "present", "detail": ""}
+    unit = _fetching(run, model)
+    if unit == "active":
+        return {"model": model, "state": "fetching", "detail": f"{_size(repo) / 1e9:.2f} GB so far"}
+    try:
+        tail = " | ".join(_log(model).read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:])
+    except OSError:
+        tail = ""
+    if unit == "failed":
+        return {"model": model, "state": "failed", "detail": tail or "the download failed"}
+    try:
+        write_marker(repo, model, {"fetched_with": " ".join(task["argv"][-3:])})
+    except ModelError as exc:
+        return {"model": model, "state": "failed", "detail": f"{exc}" + (f"; it said: {tail}" if tail else "")}
+    return {"model": model, "state": "fetched", "detail": ""}
 
 
 def copy(task: Mapping[str, Any], run: Runner) -> str:
@@ -131,22 +180,53 @@ def copy(task: Mapping[str, Any], run: Runner) -> str:
     return f"copied {model} from {head} over the fabric ({address})"
 
 
-def ensure(tasks: Sequence[Mapping[str, Any]], action: str, run: Runner, check: bool) -> list[dict[str, Any]]:
-    """Fetch (or copy) each model of `tasks` with that action that this node lacks, each model once.
-
-    Returns one record per model: `model`, `result` (present, fetched..., copied..., would ...), `changed`.
-    """
-    done: dict[str, dict[str, Any]] = {}
+def _each_model(tasks: Sequence[Mapping[str, Any]], action: str) -> list[Mapping[str, Any]]:
+    """The tasks of `action`, one per model (two services of one model on a node fetch it once)."""
+    seen: dict[str, Mapping[str, Any]] = {}
     for task in tasks:
+        if task["action"] == action:
+            seen.setdefault(str(task["model"]), task)
+    return list(seen.values())
+
+
+def start_fetches(tasks: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> list[dict[str, Any]]:
+    """Start a download of every model this node is head for and lacks (unless one already runs)."""
+    records = []
+    for task in _each_model(tasks, "fetch"):
         model = str(task["model"])
-        if task["action"] != action or model in done:
-            continue
         lacking = missing(repo_dir(str(task["cache"]), model), model)
         if lacking is None:
-            done[model] = {"model": model, "result": "present", "changed": False}
+            records.append({"model": model, "result": "present", "changed": False})
         elif check:
-            done[model] = {"model": model, "result": f"would {action} ({lacking})", "changed": True}
+            records.append({"model": model, "result": f"would fetch ({lacking})", "changed": True})
+        elif _fetching(run, model) == "active":
+            records.append({"model": model, "result": "already fetching", "changed": True})
         else:
-            result = fetch(task, run) if action == "fetch" else copy(task, run)
-            done[model] = {"model": model, "result": result, "changed": True}
-    return list(done.values())
+            start_fetch(task, run)
+            records.append({"model": model, "result": "fetching", "changed": True})
+    return records
+
+
+def fetch_progress(tasks: Sequence[Mapping[str, Any]], run: Runner) -> tuple[bool, str, list[dict[str, Any]]]:
+    """(done, one line for the user, each model's state) of the downloads `start_fetches` began."""
+    states = [fetch_state(task, run) for task in _each_model(tasks, "fetch")]
+    ready = sum(1 for s in states if s["state"] in ("present", "fetched"))
+    rest = [f"{s['model']}: {s['state']}" + (f" ({s['detail']})" if s["detail"] else "")
+            for s in states if s["state"] not in ("present", "fetched")]
+    line = f"{ready}/{len(states)} models" + (": " + "; ".join(rest) if rest else "")
+    return all(s["state"] != "fetching" for s in states), line, states
+
+
+def copy_missing(tasks: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> list[dict[str, Any]]:
+    """Receive from its head every model of a service across Sparks that this node lacks."""
+    records = []
+    for task in _each_model(tasks, "copy"):
+        model = str(task["model"])
+        lacking = missing(repo_dir(str(task["cache"]), model), model)
+        if lacking is None:
+            records.append({"model": model, "result": "present", "changed": False})
+        elif check:
+            records.append({"model": model, "result": f"would copy ({lacking})", "changed": True})
+        else:
+            records.append({"model": model, "result": copy(task, run), "changed": True})
+    return records

@@ -95,23 +95,44 @@ class Recorder:
         return next((a for key, a in self.answers.items() if key in " ".join(argv)), (0, "", ""))
 
 
-def test_ensure_fetches_what_is_missing_once_and_nothing_that_is_present(
+def test_a_missing_model_is_fetched_once_in_its_own_unit_with_progress_and_marked_when_done(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_cache, "FETCH_LOGS", tmp_path / "logs")
     cache = tmp_path / "cache"
     task = {"service": "a", "model": "org/m", "cache": str(cache), "action": "fetch",
             "argv": ["docker", "run", "--entrypoint", "hf", "img:1", "download", "org/m"]}
+    unit = {"state": ""}
 
-    def fetch(argv: Sequence[str]) -> tuple[int, str, str]:
+    def run(argv: Sequence[str]) -> tuple[int, str, str]:
         calls.append(list(argv))
-        _fetched(cache, "org/m", monkeypatch)
-        return 0, "", ""
+        if argv[0] == "systemd-run":
+            unit["state"] = "active"
+        return 0, unit["state"] + "\n" if argv[1] == "show" else "", ""
 
     calls: list[list[str]] = []
-    assert model_cache.ensure([task, {**task, "service": "b"}], "fetch", fetch, check=False) == [
-        {"model": "org/m", "result": "fetched org/m", "changed": True}]
-    assert calls == [task["argv"]]  # two services, one model: fetched once
-    assert model_cache.ensure([task], "fetch", fetch, check=False)[0]["changed"] is False
-    assert model_cache.ensure([task], "copy", fetch, check=False) == [] and len(calls) == 1
+    records = model_cache.start_fetches([task, {**task, "service": "b"}], run, check=False)
+    assert records == [{"model": "org/m", "result": "fetching", "changed": True}]  # two services, one model
+    (started,) = [c for c in calls if c[0] == "systemd-run"]
+    assert started[-len(task["argv"]):] == task["argv"] and started[1].startswith("--unit=sparkctl-fetch-")
+    assert model_cache.start_fetches([task], run, check=False)[0]["result"] == "already fetching"
+    _fetched(cache, "org/m", monkeypatch)
+    done, line, _ = model_cache.fetch_progress([task], run)
+    assert not done and line.startswith("0/1 models: org/m: fetching (0.00 GB so far)")
+    unit["state"] = ""  # ended well: systemd dropped the transient unit
+    done, line, states = model_cache.fetch_progress([task], run)
+    assert done and line == "1/1 models" and states[0]["state"] == "fetched"
+    assert model_cache.missing(model_cache.repo_dir(str(cache), "org/m"), "org/m") is None
+    assert model_cache.start_fetches([task], run, check=False)[0]["changed"] is False
+    assert len([c for c in calls if c[0] == "systemd-run"]) == 1
+
+
+def test_a_failed_download_says_what_it_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_cache, "FETCH_LOGS", tmp_path / "logs")
+    task = {"service": "a", "model": "org/gated", "cache": str(tmp_path), "action": "fetch", "argv": ["x"]}
+    (tmp_path / "logs").mkdir()
+    model_cache._log("org/gated").write_text("401 Client Error: access to model org/gated is restricted\n")
+    done, line, states = model_cache.fetch_progress([task], Recorder({"show": (0, "failed\n", "")}))
+    assert done and states[0]["state"] == "failed" and "restricted" in line
 
 
 def test_a_worker_copies_with_rsync_over_ssh_to_the_heads_fabric_address_and_checks_the_heads_marker(
@@ -134,7 +155,7 @@ def test_a_worker_copies_with_rsync_over_ssh_to_the_heads_fabric_address_and_che
         return 0, "", ""
 
     calls: list[list[str]] = []
-    records = model_cache.ensure([task], "copy", rsync, check=False)
+    records = model_cache.copy_missing([task], rsync, check=False)
     assert records[0]["result"] == "copied org/m from spark1 over the fabric (198.19.0.1)"
     first, second = calls
     assert first[:2] == ["rsync", "-a"] and "--exclude" in first and first[-2].startswith("spark1:/")
@@ -143,7 +164,7 @@ def test_a_worker_copies_with_rsync_over_ssh_to_the_heads_fabric_address_and_che
     assert second[-2].endswith(model_cache.MARKER)
     marker = model_cache.read_marker(model_cache.repo_dir(str(cache), "org/m") / model_cache.MARKER)
     assert marker is not None and marker["origin"] == {"copied_from": "spark1", "address": "198.19.0.1"}
-    assert model_cache.ensure([task], "copy", rsync, check=False)[0]["changed"] is False and len(calls) == 2
+    assert model_cache.copy_missing([task], rsync, check=False)[0]["changed"] is False and len(calls) == 2
 
 
 def test_a_failed_copy_names_the_head_the_fabric_address_and_leaves_no_marker(tmp_path: Path) -> None:
@@ -152,9 +173,9 @@ def test_a_failed_copy_names_the_head_the_fabric_address_and_leaves_no_marker(tm
     failing = Recorder({"rsync": (255, "", "ssh: connect to host 198.19.0.1 port 22: No route to host")})
     with pytest.raises(model_cache.ModelError, match=r"from spark1 over the fabric \(198\.19\.0\.1\) failed .*"
                                                      r"No route to host.*verify-link"):
-        model_cache.ensure([task], "copy", failing, check=False)
+        model_cache.copy_missing([task], failing, check=False)
     assert model_cache.read_marker(model_cache.repo_dir(str(tmp_path), "org/m") / model_cache.MARKER) is None
-    assert model_cache.ensure([task], "copy", failing, check=True)[0]["result"].startswith("would copy")
+    assert model_cache.copy_missing([task], failing, check=True)[0]["result"].startswith("would copy")
 
 
 def test_pull_layers_count_each_layers_last_status() -> None:
