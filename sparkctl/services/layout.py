@@ -209,9 +209,10 @@ def _unit_text(spec: ServicesSpec, service: Service, node: str, unit: str, env_p
     run += [service.image, *argv]
     exec_start = " ".join(_quote_systemd(arg) for arg in run)
     remove = " ".join(_quote_systemd(arg) for arg in (spec.container_cli, "rm", "-f", container))
-    # Ordered after network-online.target, but not pulling it in (no Wants=): starting it would make the unit
-    # wait for systemd-networkd-wait-online, which waits for every managed link, unplugged fabric ports included,
-    # until its 2-minute timeout. At boot docker.service pulls the target in; a deploy starts units at once.
+    # Ordered after network-online.target, but not pulling it in (no Wants=): on a running node nothing may have
+    # pulled it in yet, and starting the unit would then start systemd-networkd-wait-online, which holds the
+    # start for its 2-minute timeout wherever networkd never calls the node online (as on the lab's nodes).
+    # At boot docker.service pulls the target in, so the ordering still holds there.
     return (
         f"# Written by sparkctl: service {service.name} ({service.kind}) on {node}. Edit the inventory, not this file.\n"
         "[Unit]\n"
