@@ -31,6 +31,12 @@ options:
     description: Report progress instead of starting pulls.
     type: bool
     default: false
+  requires:
+    description: Files the units need (the fabric environment file provisioning writes); without O(wait), the module
+      fails before pulling anything when one is missing, naming it.
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -69,6 +75,7 @@ done:
   returned: always
 """
 
+import os
 from dataclasses import asdict
 
 from ansible.module_utils.basic import AnsibleModule
@@ -82,12 +89,17 @@ def main() -> None:
             "images": {"type": "list", "elements": "str", "required": True},
             "container_cli": {"type": "path", "default": "/usr/bin/docker"},
             "wait": {"type": "bool", "default": False},
+            "requires": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
     run = module_runner(module)
     cli, images = module.params["container_cli"], module.params["images"]
     if not module.params["wait"]:
+        absent = [path for path in module.params["requires"] if not os.path.exists(path)]
+        if absent:
+            module.fail_json(msg=f"there is no {', '.join(absent)} here: provision the fabric first (sparkctl provision, "
+                             "or playbooks/site.yml). Nothing was changed.")
         try:
             pulls = image_pulls.start_missing(run, cli, images, module.check_mode)
         except RuntimeError as exc:

@@ -32,6 +32,12 @@ options:
     description: The env file contents by path (from the lookup's C(env_files)).
     type: dict
     default: {}
+  written:
+    description: With O(step=start), the files the write step changed (its C(changed_files)); their units restart,
+      which check mode can only know this way.
+    type: list
+    elements: str
+    default: []
   prune:
     description: Remove the units of services the node no longer runs.
     type: bool
@@ -92,6 +98,7 @@ def main() -> None:
             "layout": {"type": "dict", "required": True},
             "units": {"type": "list", "elements": "dict", "required": True},
             "env_files": {"type": "dict", "default": {}, "no_log": True},
+            "written": {"type": "list", "elements": "str", "default": []},
             "prune": {"type": "bool", "default": False},
             "step": {"type": "str", "choices": ["write", "start"], "required": True},
         },
@@ -105,7 +112,7 @@ def main() -> None:
                                           run, module.check_mode)
             module.exit_json(changed=bool(written.changed or written.removed), changed_files=written.changed,
                              removed=written.removed, diff=written.diff)
-        done = service_units.start(params["units"], run, module.check_mode)
+        done = service_units.start(params["units"], run, module.check_mode, params["written"])
     except (RuntimeError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=any(done.values()), **done)

@@ -95,8 +95,10 @@ def _started_at(run: Runner, unit: str) -> tuple[str, float]:
     return values.get("ActiveState", "unknown"), since
 
 
-def start(units: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> dict[str, list[str]]:
-    """Restart each active unit whose files are newer than its start, start the others, enable all.
+def start(units: Sequence[Mapping[str, Any]], run: Runner, check: bool,
+          written: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Restart each active unit whose files are newer than its start (or among `written`, the files the
+    write step changed, which in check mode it only would have), start the others, enable all.
 
     Returns the units `restarted` and `started` (or that would be, in check mode), and `enabled`.
     """
@@ -107,7 +109,7 @@ def start(units: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> dict[
         newest = max((Path(p).stat().st_mtime for p in (unit["path"], unit["env_path"]) if Path(p).exists()),
                      default=0.0)
         if state in ("active", "activating", "reloading"):
-            if newest > since:
+            if newest > since or {unit["path"], unit["env_path"]} & set(written):
                 result["restarted"].append(name)
         else:
             result["started"].append(name)

@@ -287,6 +287,8 @@ def test_start_restarts_only_units_whose_files_are_newer_than_their_start(
                     "enabled": ["sparkctl-svc-changed.service", "sparkctl-svc-stopped.service"]}
     assert ["systemctl", "restart", "sparkctl-svc-changed.service"] in calls
     assert ["systemctl", "start", "sparkctl-svc-stopped.service"] in calls
+    would = service_units.start(units, run, check=True, written=[units[0]["path"]])  # check mode: only told
+    assert would["restarted"] == ["sparkctl-svc-fresh.service", "sparkctl-svc-changed.service"]
 
 
 def test_the_docker_stand_in_runs_only_the_images_download_tool_as_an_entrypoint(
