@@ -45,6 +45,15 @@ class HostResult:
     """True for a debug task's message: something the play wanted the user to read."""
 
 
+@dataclass(frozen=True)
+class HostProgress:
+    """A retried task's interim word on one host (a module's `progress` on each try, e.g. image pulls)."""
+
+    host: str
+    task: str
+    text: str
+
+
 @dataclass
 class HostStats:
     """Ansible's end-of-run counters for one host (the PLAY RECAP line)."""
@@ -68,7 +77,7 @@ class Recap:
     hosts: dict[str, HostStats] = field(default_factory=dict)
 
 
-Event = TaskStart | HostResult | Recap
+Event = TaskStart | HostResult | HostProgress | Recap
 
 
 def parse_event(raw: Mapping[str, Any]) -> Event | None:
@@ -79,6 +88,9 @@ def parse_event(raw: Mapping[str, Any]) -> Event | None:
         return TaskStart(str(data.get("play", "")), _task_name(data), str(data.get("role", "")))
     if kind == "playbook_on_stats":
         return _recap(data)
+    if kind == "runner_retry":
+        text = (data.get("res") or {}).get("progress")
+        return HostProgress(str(data.get("host", "")), _task_name(data), str(text)) if text else None
     outcome = _OUTCOMES.get(kind)
     if outcome is None:
         return None

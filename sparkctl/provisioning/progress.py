@@ -1,7 +1,8 @@
 """Live per-node progress of a provisioning run, and the per-node summary at its end.
 
-One row per Spark: the task it is on and its ok / changed / failed counts so far, so a slow or
-failing node stands out while the run is going. Counts come from the task events; the final
+One row per Spark: the task it is on (with what a retried task last reported, such as how far its
+image pulls are) and its ok / changed / failed counts so far, so a slow or failing node stands out
+while the run is going. Counts come from the task events; the final
 summary uses Ansible's own recap, which is what decides the exit code.
 """
 
@@ -16,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from sparkctl.provisioning.events import Event, HostResult, HostStats, Recap, TaskStart
+from sparkctl.provisioning.events import Event, HostProgress, HostResult, HostStats, Recap, TaskStart
 from sparkctl.provisioning.runner import RunOutcome
 
 _STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "skipped": "dim"}
@@ -74,6 +75,11 @@ class Progress:
                 row.task = f"{event.outcome}: {event.task}"
             if not self.console.is_terminal and event.outcome in ("changed", "failed", "unreachable"):
                 self.console.print(f"{event.host}: {event.outcome}: {event.task}", highlight=False)
+        elif isinstance(event, HostProgress):
+            row = self._rows.setdefault(event.host, _Row())
+            if row.task != f"{event.task}: {event.text}" and not self.console.is_terminal:
+                self.console.print(f"{event.host}: {event.text}", highlight=False)
+            row.task = f"{event.task}: {event.text}"
         elif isinstance(event, Recap):
             return
         if self._live is not None:

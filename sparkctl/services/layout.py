@@ -24,7 +24,11 @@ MANIFEST_PATH = "/etc/sparkctl/services.json"
 FABRIC_ENV = "/etc/sparkctl/fabric.env"
 CABLING_RECORD = "/etc/sparkctl/cabling.json"
 UNIT_PREFIX = "sparkctl-svc-"
-MODEL_CACHE = "/var/lib/sparkctl/models:/root/.cache/huggingface"
+MODEL_CACHE_DIR = "/var/lib/sparkctl/models"
+"""The node's Hugging Face cache, mounted where the images look for it (HF_HOME of root in the container)."""
+MODEL_CACHE = f"{MODEL_CACHE_DIR}:/root/.cache/huggingface"
+FETCH_ENTRYPOINT = "hf"
+"""The Hugging Face CLI the vLLM images ship (huggingface_hub's `hf download`), run in the service's own image."""
 OLLAMA_STORE = "/var/lib/sparkctl/ollama:/root/.ollama"
 SHM_SIZE = "16g"
 
@@ -63,6 +67,10 @@ class Instance:
     unit_text: str
     env_text: str
     image: str
+    head: str
+    """The node of rank 0 (this node for rank 0): where the model is fetched."""
+    head_address: str | None
+    """The head's fabric address on the cable to this node (ranks > 0): where the model is copied from."""
 
     @property
     def unit_path(self) -> str:
@@ -173,6 +181,8 @@ def _env(service: Service, listen: str, host_ip: str | None, urls: dict[str, str
     env: list[tuple[str, str]] = []
     if host_ip:
         env.append(("VLLM_HOST_IP", host_ip))
+    if service.kind == "vllm":
+        env.append(("HF_HUB_OFFLINE", "1"))  # deploy put the model in the cache: never ask the hub again
     if service.kind == "ollama":
         env.append(("OLLAMA_HOST", f"{listen}:{service.port}"))
     if service.kind == "container":
@@ -199,11 +209,14 @@ def _unit_text(spec: ServicesSpec, service: Service, node: str, unit: str, env_p
     run += [service.image, *argv]
     exec_start = " ".join(_quote_systemd(arg) for arg in run)
     remove = " ".join(_quote_systemd(arg) for arg in (spec.container_cli, "rm", "-f", container))
+    # Ordered after network-online.target, but not pulling it in (no Wants=): on a running node nothing may have
+    # pulled it in yet, and starting the unit would then start systemd-networkd-wait-online, which holds the
+    # start for its 2-minute timeout wherever networkd never calls the node online (as on the lab's nodes).
+    # At boot docker.service pulls the target in, so the ordering still holds there.
     return (
         f"# Written by sparkctl: service {service.name} ({service.kind}) on {node}. Edit the inventory, not this file.\n"
         "[Unit]\n"
         f"Description=sparkctl service {service.name} ({service.kind})\n"
-        "Wants=network-online.target\n"
         "After=network-online.target docker.service\n"
         "\n"
         "[Service]\n"
@@ -256,22 +269,45 @@ def lay_out(spec: ServicesSpec, settings: ClusterSettings, plan: ClusterPlan) ->
                 port=service.port, master=f"{master}:{service.master_port}" if multi else None,
                 unit_text=_unit_text(spec, service, node, unit, env_path, argv, multi),
                 env_text="# Written by sparkctl for " + f"{service.name}; read by the container runtime.\n" + env_text,
-                image=service.image,
+                image=service.image, head=service.head,
+                head_address=addresses.on_cable(service.head, node) if rank else None,
             ))
     return instances
 
 
+def model_tasks(spec: ServicesSpec, instances: list[Instance], node: str) -> list[dict[str, object]]:
+    """How `node` gets the models of its vLLM units into its cache: the head fetches with the image's own
+    `hf download` (the service's env file passes a token), every other rank copies from the head's fabric
+    address on the cable between them. Ollama pulls through its own API instead (the health module)."""
+    tasks: list[dict[str, object]] = []
+    for i in instances:
+        if i.node != node or i.kind != "vllm" or i.model is None:
+            continue
+        task: dict[str, object] = {"service": i.service, "model": i.model, "cache": MODEL_CACHE_DIR}
+        if i.rank == 0:
+            task.update(action="fetch", argv=[spec.container_cli, "run", "--rm", "--network", "host", "--env-file",
+                                              i.env_path, "-v", MODEL_CACHE, "--entrypoint", FETCH_ENTRYPOINT,
+                                              i.image, "download", i.model])
+        else:
+            task.update(action="copy", from_node=i.head, from_address=i.head_address)
+        tasks.append(task)
+    return tasks
+
+
 def node_files(spec: ServicesSpec, instances: list[Instance], node: str) -> dict[str, object]:
-    """What the services role writes on `node`: units, env files and the manifest of what runs there."""
+    """What the services role writes on `node`: units, env files, models, and the manifest of what runs there."""
     mine = [i for i in instances if i.node == node]
-    manifest = json.dumps({"instances": [i.manifest() for i in mine]}, indent=2, sort_keys=True) + "\n"
+    manifest = {"path": MANIFEST_PATH,
+                "content": json.dumps({"instances": [i.manifest() for i in mine]}, indent=2, sort_keys=True) + "\n"}
     return {
         "units": [{"name": i.unit, "service": i.service, "path": i.unit_path, "content": i.unit_text,
-                   "env_path": i.env_path, "env": i.env_text, "image": i.image} for i in mine],
+                   "env_path": i.env_path, "image": i.image} for i in mine],
+        "env_files": {i.env_path: i.env_text for i in mine},
         "images": sorted({i.image for i in mine}),
-        "manifest": {"path": MANIFEST_PATH, "content": manifest},
-        "unit_prefix": UNIT_PREFIX,
-        "env_dir": ENV_DIR,
+        "models": model_tasks(spec, instances, node),
+        "manifest": manifest,
+        "layout": {"declared": [i.unit_path for i in mine], "manifest": manifest, "unit_prefix": UNIT_PREFIX,
+                   "env_dir": ENV_DIR},
         "fabric_env": FABRIC_ENV,
         "container_cli": spec.container_cli,
     }

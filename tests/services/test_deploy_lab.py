@@ -74,11 +74,16 @@ def lab(lab_root: Path) -> Iterator[Lab]:
         yield made
 
 
+FIRST_DEPLOY: dict[str, str] = {}
+"""What the first deploy printed (its live progress), for the tests of pulls and models."""
+
+
 @pytest.fixture(scope="module")
 def deployed(lab: Lab) -> dict[str, Any]:
     _declare(lab, LAYOUT)
     result = _sparkctl(lab, "deploy")
     assert result.returncode == 0, result.stderr[-4000:]
+    FIRST_DEPLOY["stderr"] = result.stderr
     code, report = _status(lab)
     assert code == 0, report
     return report
@@ -216,6 +221,96 @@ def test_tensor_parallel_across_two_sparks_and_a_removed_service_is_gone(lab: La
     assert lab.sh("spark2", "ls", "/etc/sparkctl/services/", check=False).stdout.count("voiceclone") == 0
     unit = lab.sh("spark1", "systemctl", "cat", "sparkctl-svc-big.service").stdout
     assert '"--tensor-parallel-size" "2"' in unit and '"--pipeline-parallel-size" "1"' in unit
+
+
+# --- Images and models: pulled on every Spark before any unit starts; a model fetched once on its head and
+# copied to the other ranks over the fabric, never again once a node has it --------------------------------
+
+BIG_MODEL = "openai/gpt-oss-120b"
+CACHE = "/var/lib/sparkctl/models/hub"
+
+
+def _fetches(lab: Lab, node: str) -> list[str]:
+    """Models the lab's `hf download` stand-in wrote on `node` (one line per download)."""
+    return lab.sh(node, "cat", "/var/lib/sparkctl-lab/fetches", check=False).stdout.split()
+
+
+def _host_ip(lab: Lab, node: str, unit: str) -> str:
+    """A rank's own fabric address, from the env file deploy wrote for it."""
+    env = lab.sh(node, "cat", f"/etc/sparkctl/services/{unit.removesuffix('.service')}.env").stdout
+    return next(line.split("=", 1)[1] for line in env.splitlines() if line.startswith("VLLM_HOST_IP="))
+
+
+def _logins_from(lab: Lab, node: str, address: str) -> int:
+    """How often `node`'s sshd let root in from `address` (its own journal)."""
+    journal = lab.sh(node, "journalctl", "--unit", "ssh.service", "--no-pager", "--output", "cat").stdout
+    return journal.count(f"Accepted publickey for root from {address} ")
+
+
+def _marker(lab: Lab, node: str, model: str) -> dict[str, Any]:
+    path = f"{CACHE}/models--{model.replace('/', '--')}/.sparkctl-complete.json"
+    return dict(json.loads(lab.sh(node, "cat", path).stdout))
+
+
+def _digests(lab: Lab, node: str, model: str) -> str:
+    snapshot = f"{CACHE}/models--{model.replace('/', '--')}/snapshots"
+    return lab.sh(node, "sh", "-c", f"cd {snapshot} && sha256sum */*").stdout
+
+
+def test_images_were_pulled_on_both_sparks_with_progress_before_any_unit_started(
+        lab: Lab, deployed: dict[str, Any]) -> None:
+    shown = FIRST_DEPLOY["stderr"]
+    for node in ("spark1", "spark2"):
+        assert f"{node}: 0/" in shown and "layers" in shown, shown[-3000:]
+        journal = lab.sh(node, "journalctl", "--no-pager", "--output", "short-monotonic", "_PID=1").stdout.splitlines()
+        pulls = [n for n, line in enumerate(journal) if "sparkctl-pull-" in line]
+        starts = [n for n, line in enumerate(journal) if "Starting sparkctl-svc-" in line]
+        assert pulls and starts and max(pulls) < min(starts), journal[-40:]
+
+
+def test_the_worker_got_the_model_from_the_head_over_the_fabric(lab: Lab, deployed: dict[str, Any]) -> None:
+    assert BIG_MODEL in _fetches(lab, "spark1") and BIG_MODEL not in _fetches(lab, "spark2")
+    head_address = json.loads(lab.sh("spark2", "cat", "/etc/sparkctl/services.json").stdout)["instances"]
+    head_address = next(i["head_address"] for i in head_address if i["service"] == "big")
+    worker_address = _host_ip(lab, "spark2", "sparkctl-svc-big-rank1.service")
+    marker = _marker(lab, "spark2", BIG_MODEL)
+    assert marker["origin"] == {"copied_from": "spark1", "address": head_address}
+    assert _digests(lab, "spark2", BIG_MODEL) == _digests(lab, "spark1", BIG_MODEL)
+    assert _logins_from(lab, "spark1", worker_address) >= 1  # rsync's SSH came in on the fabric
+    assert "google/gemma-4-26b-it" not in _fetches(lab, "spark2")  # a single-Spark model stays on its Spark
+
+
+def test_a_redeploy_neither_fetches_nor_copies_again(lab: Lab, deployed: dict[str, Any]) -> None:
+    worker_address = _host_ip(lab, "spark2", "sparkctl-svc-big-rank1.service")
+    before = (_fetches(lab, "spark1"), _fetches(lab, "spark2"), _logins_from(lab, "spark1", worker_address),
+              _marker(lab, "spark2", BIG_MODEL))
+    result = _sparkctl(lab, "deploy")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "changed:" not in result.stderr
+    after = (_fetches(lab, "spark1"), _fetches(lab, "spark2"), _logins_from(lab, "spark1", worker_address),
+             _marker(lab, "spark2", BIG_MODEL))
+    assert after == before
+
+
+def test_a_model_the_worker_already_has_is_not_copied(lab: Lab) -> None:
+    shared = "example/shared-7b"
+    solo = {"name": "solo", "kind": "vllm", "nodes": ["spark2"], "port": 8010, "model": shared, "memory_gb": 4}
+    _declare(lab, [*LAYOUT, solo])
+    assert _sparkctl(lab, "deploy", "--service", "solo").returncode == 0
+    assert _fetches(lab, "spark2").count(shared) == 1
+    had = _marker(lab, "spark2", shared)
+    worker_address = _host_ip(lab, "spark2", "sparkctl-svc-big-rank1.service")
+    logins = _logins_from(lab, "spark1", worker_address)
+    duo = {**solo, "name": "duo", "nodes": ["spark1", "spark2"], "tensor_parallel": 2, "master_port": 29510}
+    _declare(lab, [*LAYOUT, duo])
+    result = _sparkctl(lab, "deploy")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _fetches(lab, "spark1").count(shared) == 1  # the head fetched it: it had none
+    assert _fetches(lab, "spark2").count(shared) == 1 and _marker(lab, "spark2", shared) == had
+    assert _logins_from(lab, "spark1", worker_address) == logins  # nothing came over the fabric
+    code, report = _status(lab)
+    assert code == 0 and _by_unit(report)["sparkctl-svc-duo.service"]["healthy"], report
+    assert lab.sh("spark2", "systemctl", "cat", "sparkctl-svc-solo.service", check=False).returncode != 0
 
 
 def test_bench_compare_sweeps_pp_then_tp_and_puts_the_service_back_as_declared(lab: Lab) -> None:

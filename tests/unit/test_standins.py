@@ -117,6 +117,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A docker stand-in state directory of our own, with the vLLM image already pulled."""
     root = tmp_path / "state"
     monkeypatch.setenv("STANDIN_STATE_DIR", str(root))
+    monkeypatch.setenv("STANDIN_PULL_SECONDS", "0")
 
     def no_exec(*args: object) -> None:
         raise AssertionError(f"docker.main would have replaced the test process: {args}")

@@ -10,7 +10,8 @@ in the environment the container would have, with `-v` mounts passed so containe
 paths. Exec keeps the unit's main process the server itself, so `systemctl stop` (SIGTERM) reaches it.
 
 Commands: `pull IMAGE`, `image inspect IMAGE...`, `rm [-f] NAME...`, `stop [-t S] NAME...`,
-`run [flags] IMAGE [ARGS...]`, `version`/`--version`. State lives in STANDIN_STATE_DIR
+`run [flags] IMAGE [ARGS...]`, `version`/`--version`. `run --entrypoint hf IMAGE download MODEL` runs
+the stand-in of the image's Hugging Face CLI (hf_cli.py) instead of a server. State lives in STANDIN_STATE_DIR
 (default /var/lib/sparkctl-lab): `images` (pulled images, one a line) and `containers/NAME/` (the pid of
 the running stand-in and `root/`, the container's fresh writable layer). Standard library only.
 """
@@ -42,6 +43,8 @@ KINDS: dict[str, tuple[str, list[str], dict[str, str]]] = {
     "qwen-tts": ("tts_server.py", ["--flavor", "qwen"], {}),
     "container": ("container_server.py", [], {}),
 }
+LAYERS = 4
+"""Layers a stand-in pull shows."""
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
 ULIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
            "rss", "rtprio", "rttime", "sigpending", "stack"}
@@ -128,22 +131,38 @@ def cmd_pull(args: list[str]) -> int:
     if "does-not-exist" in repo:
         raise Refused(f"Error response from daemon: manifest for {image} not found: manifest unknown: "
                       "manifest unknown", 1)
+    fresh = image not in pulled()
+    if not quiet:
+        print(f"{tag}: Pulling from {repo}", flush=True)
+    if fresh:
+        pretend_layers(image, quiet)
     with locked() as root:
         have = pulled()
-        fresh = image not in have
-        if fresh:
+        if image not in have:
             path = os.path.join(root, "images")
             tmp = f"{path}.{os.getpid()}.tmp"
             with open(tmp, "w") as f:
                 f.write("".join(i + "\n" for i in [*have, image]))
             os.replace(tmp, path)
     if not quiet:
-        print(f"{tag}: Pulling from {repo}")
         print(f"Digest: {digest(image)}")
         status = "Downloaded newer image" if fresh else "Image is up to date"
         print(f"Status: {status} for {image} (sparkctl lab stand-in: recorded, nothing downloaded)")
     print(full_name(image))
     return 0
+
+
+def pretend_layers(image: str, quiet: bool) -> None:
+    """The layer lines docker prints without a terminal, spread over STANDIN_PULL_SECONDS (default 3):
+    nothing is downloaded, but a pull takes a moment and shows its layers as a real one does."""
+    seconds = float(os.environ.get("STANDIN_PULL_SECONDS", "3"))
+    ids = [hashlib.sha256(f"{image}/{n}".encode()).hexdigest()[:12] for n in range(LAYERS)]
+    if not quiet:
+        print("".join(f"{layer}: Pulling fs layer\n" for layer in ids), end="", flush=True)
+    for layer in ids:
+        time.sleep(seconds / LAYERS)
+        if not quiet:
+            print(f"{layer}: Download complete\n{layer}: Pull complete", flush=True)
 
 
 def cmd_image(args: list[str]) -> int:
@@ -280,7 +299,7 @@ def cmd_stop(args: list[str]) -> int:
 VALUE_FLAGS = {"--name": "name", "--network": "network", "--net": "network", "--ipc": "ipc",
                "--gpus": "gpus", "--ulimit": "ulimit", "--shm-size": "shm_size", "--device": "device",
                "--env-file": "env_file", "-e": "env", "--env": "env", "-v": "volume", "--volume": "volume",
-               "--label": "label", "-l": "label"}
+               "--label": "label", "-l": "label", "--entrypoint": "entrypoint"}
 BOOL_FLAGS = {"--rm"}
 
 
@@ -293,6 +312,7 @@ class RunSpec:
     ipc: str = ""
     gpus: str = ""
     shm_size: str = ""
+    entrypoint: str = ""
     rm: bool = False
     ulimit: list[str] = field(default_factory=list)
     device: list[str] = field(default_factory=list)
@@ -413,8 +433,36 @@ def mounts(spec: RunSpec) -> dict[str, str]:
     return out
 
 
+ENTRYPOINTS = {"hf": "hf_cli.py"}
+"""Tools of the images a container may run instead of the server (`--entrypoint`): the model download."""
+
+
+def run_tool(spec: RunSpec) -> int:
+    """`docker run --entrypoint TOOL IMAGE ARGS`: a one-off tool of the image (no GPU needed), not a server."""
+    if spec.entrypoint not in ENTRYPOINTS:
+        raise Refused(f"docker: the sparkctl lab stand-in knows only these entrypoints: {', '.join(ENTRYPOINTS)} "
+                      f"(got {spec.entrypoint!r})")
+    if spec.network not in ("", "host"):
+        raise Refused(f"docker: the sparkctl lab stand-in runs with --network host only (got {spec.network!r})")
+    try:
+        image = normalize(spec.image)
+    except Refused as exc:
+        raise Refused(f"docker: {exc}.") from None
+    if image not in pulled():
+        raise Refused(f"Unable to find image '{image}' locally\ndocker: Error response from daemon: the "
+                      f"sparkctl lab stand-in does not pull on run: 'docker pull {image}' first.")
+    final = {k: v for k, v in os.environ.items() if k.startswith("STANDIN_")}
+    final.update(container_env(spec, {}))
+    final["STANDIN_VOLUMES"] = json.dumps(mounts(spec))
+    tool = os.path.join(HERE, ENTRYPOINTS[spec.entrypoint])
+    os.execve(sys.executable, [sys.executable, tool, *spec.args], final)
+    return 0  # not reached
+
+
 def cmd_run(argv: list[str]) -> int:
     spec = parse_run(argv)
+    if spec.entrypoint:
+        return run_tool(spec)
     labels = dict(lbl.partition("=")[::2] for lbl in spec.label)
     kind = labels.get("sparkctl.kind", "")
     if kind not in KINDS:

@@ -1,0 +1,112 @@
+"""Ansible module `sparkctl_services_models`: put a node's models in its cache, fetched once or copied from the head.
+
+What to fetch and from where to copy is laid out by the sparkctl package (the `sparkctl_services`
+lookup); the work on the node is sparkctl/node/model_cache.py, shipped as module_utils.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sparkctl_services_models
+author: sparkctl
+short_description: Fetch a service's model on its head node, or copy it from the head over the fabric
+description:
+  - With O(action=fetch), starts downloading each model this Spark is the head (or the only node) for with the
+    image's own C(hf download) in a transient systemd unit, unless the cache already holds all of it (sparkctl's marker
+    C(.sparkctl-complete.json) in the model's directory, every listed file present with its size) or a download of it
+    runs. With O(wait=true) too, reports how far the downloads are (C(progress), C(done)) and marks each finished one
+    complete; meant to be retried with C(until) until C(done); fails naming a download that failed.
+  - With O(action=copy), receives each model of a multi-node service this Spark is a worker of from the head with
+    rsync over SSH to the head's fabric address (the cluster key and known_hosts of the SSH mesh, host key checked),
+    unless the cache already holds all of it. The head's marker is copied last and checked against the files.
+options:
+  models:
+    description: The node's model tasks from the C(sparkctl_services) lookup (model, action, cache, argv or from_node
+      and from_address).
+    type: list
+    elements: dict
+    required: true
+  action:
+    description: Which of the tasks to carry out.
+    type: str
+    choices: [fetch, copy]
+    required: true
+  wait:
+    description: With O(action=fetch), report on the downloads instead of starting them.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Start fetching the models this Spark is head for
+  sparkctl_services_models:
+    models: "{{ view.models }}"
+    action: fetch
+  register: fetches
+
+- name: Wait for the downloads
+  sparkctl_services_models:
+    models: "{{ view.models }}"
+    action: fetch
+    wait: true
+  register: fetched
+  until: fetched.done | default(true)
+  retries: 7200
+  delay: 2
+  when: fetches is changed
+"""
+
+RETURN = r"""
+models:
+  description: One record per model (model, result, changed; with O(wait), model, state, detail).
+  type: list
+  elements: dict
+  returned: always
+progress:
+  description: With O(wait), one line saying how many models are in and how far each other one is.
+  type: str
+  returned: with wait
+done:
+  description: With O(wait), no download runs any more.
+  type: bool
+  returned: with wait
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkctl_node import model_cache
+from ansible.module_utils.sparkctl_node.networkd import module_runner
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "models": {"type": "list", "elements": "dict", "required": True},
+            "action": {"type": "str", "choices": ["fetch", "copy"], "required": True},
+            "wait": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    run = module_runner(module)
+    tasks, check = module.params["models"], module.check_mode
+    try:
+        if module.params["action"] == "fetch" and module.params["wait"]:
+            done, progress, states = model_cache.fetch_progress(tasks, run)
+            failed = [f"{s['model']}: {s['detail']}" for s in states if s["state"] == "failed"]
+            if done and failed:
+                module.fail_json(msg="model downloads failed: " + "; ".join(failed), done=done, progress=progress,
+                                 models=states)
+            module.exit_json(changed=False, done=done, progress=progress, models=states)
+        if module.params["action"] == "fetch":
+            records = model_cache.start_fetches(tasks, run, check)
+        else:
+            records = model_cache.copy_missing(tasks, run, check)
+    except model_cache.ModelError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=any(r["changed"] for r in records), models=records)
+
+
+if __name__ == "__main__":
+    main()

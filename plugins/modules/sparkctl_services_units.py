@@ -1,0 +1,122 @@
+"""Ansible module `sparkctl_services_units`: a Spark's service units written in one go, then (re)started.
+
+The units come from the sparkctl package (the `sparkctl_services` lookup); the work on the node is
+sparkctl/node/service_units.py, shipped as module_utils. One call writes every file instead of one
+task round trip per file, which is most of what a deploy that changes nothing costs.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sparkctl_services_units
+author: sparkctl
+short_description: Write a Spark's service units and env files, remove undeclared ones, and (re)start them
+description:
+  - With O(step=write), writes each unit, its env file (mode 0600, root only: it may hold tokens, and it is never
+    shown in a diff) and the manifest where they differ; with O(prune), stops, disables and removes the units of
+    services no longer declared; reloads systemd once when a unit file changed.
+  - With O(step=start), restarts each running unit whose unit or env file is newer than its start (so a change is
+    applied even after a run that stopped half way), starts the others and enables them all at boot.
+options:
+  layout:
+    description: The C(layout) of the C(sparkctl_services) lookup, C(declared) (the paths of every unit the node runs), C(manifest)
+      (path, content), C(unit_prefix) and C(env_dir).
+    type: dict
+    required: true
+  units:
+    description: The units this run touches (all of the node's, or those of the services chosen).
+    type: list
+    elements: dict
+    required: true
+  env_files:
+    description: The env file contents by path (from the lookup's C(env_files)).
+    type: dict
+    default: {}
+  written:
+    description: With O(step=start), the files the write step changed (its C(changed_files)); their units restart,
+      which check mode can only know this way.
+    type: list
+    elements: str
+    default: []
+  prune:
+    description: Remove the units of services the node no longer runs.
+    type: bool
+    default: false
+  step:
+    description: Write the files, or start the units.
+    type: str
+    choices: [write, start]
+    required: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Write the units
+  sparkctl_services_units:
+    layout: "{{ view.layout }}"
+    units: "{{ view.units }}"
+    env_files: "{{ view.env_files }}"
+    prune: true
+    step: write
+"""
+
+RETURN = r"""
+changed_files:
+  description: Files written (or that would be).
+  type: list
+  elements: str
+  returned: with step=write
+removed:
+  description: Units (and the manifest) removed.
+  type: list
+  elements: str
+  returned: with step=write
+restarted:
+  description: Units restarted because their files changed.
+  type: list
+  elements: str
+  returned: with step=start
+started:
+  description: Units that were not running and were started.
+  type: list
+  elements: str
+  returned: with step=start
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkctl_node import service_units
+from ansible.module_utils.sparkctl_node.networkd import module_runner
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "layout": {"type": "dict", "required": True},
+            "units": {"type": "list", "elements": "dict", "required": True},
+            "env_files": {"type": "dict", "default": {}, "no_log": True},
+            "written": {"type": "list", "elements": "str", "default": []},
+            "prune": {"type": "bool", "default": False},
+            "step": {"type": "str", "choices": ["write", "start"], "required": True},
+        },
+        supports_check_mode=True,
+    )
+    run = module_runner(module)
+    params = module.params
+    try:
+        if params["step"] == "write":
+            written = service_units.write(params["units"], params["env_files"], params["layout"], params["prune"],
+                                          run, module.check_mode)
+            module.exit_json(changed=bool(written.changed or written.removed), changed_files=written.changed,
+                             removed=written.removed, diff=written.diff)
+        done = service_units.start(params["units"], run, module.check_mode, params["written"])
+    except (RuntimeError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=any(done.values()), **done)
+
+
+if __name__ == "__main__":
+    main()
