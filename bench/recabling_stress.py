@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -164,6 +165,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench/recabling_stress.py needs root (it builds labs)", file=sys.stderr)
         return 2
+    # Stopped with SIGTERM (as a background run is), the labs still come down: the exit unwinds through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = {}
     with tempfile.TemporaryDirectory(prefix="sparkctl-recabling-bench-") as tmp:
         for name in args.scenario or list(SCENARIOS):
