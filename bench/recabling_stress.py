@@ -117,8 +117,9 @@ def measure(name: str, scenario: Scenario, root: Path, runs: int,
             failures: Path | None) -> tuple[int, int, list[float]]:
     """(successes, attempts, seconds of every reconciling run) over `runs` moves there and back; the whole
     output of each failed run goes to a file in `failures`."""
-    env = {**os.environ, "SPARKCTL_LAB_ROOT": str(root), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-           "ANSIBLE_NOCOLOR": "1"}
+    # verify-link's saved link figures go to the throwaway root too, not to the user's state directory.
+    env = {**os.environ, "SPARKCTL_LAB_ROOT": str(root), "SPARKCTL_STATE_DIR": str(root),
+           "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     lab = f"bre{scenario.nodes}{secrets.token_hex(2)}"
     ok = attempts = 0
     times: list[float] = []
