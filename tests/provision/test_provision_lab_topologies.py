@@ -1,4 +1,5 @@
-"""Provisioning the other lab topologies: a 3-node ring, a 4-node ring, and a bond the kernel cannot build."""
+"""Provisioning the other lab topologies: a 3-node ring, a 4-node ring, a switch, and a bond the kernel cannot
+build."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.labkit import SPARKCTL, Lab, running_lab
-from tests.provision.provkit import assert_environment, assert_fabric_as_planned, flat
+from tests.provision.provkit import assert_environment, assert_fabric_as_planned, flat, unchanged
 
 pytestmark = pytest.mark.lab
 
@@ -95,3 +96,43 @@ def test_three_sparks_cabled_directly_are_discovered_and_verified(lab_root: Path
         assert verify.returncode == 0 and report["ok"] is True, report["problems"]
         assert report["topology"] == "direct"
         assert len([link for link in report["links"] if "np" in link["name"]]) == 6
+
+
+def test_switch_is_provisioned_and_verified_with_every_member_reaching_the_others(lab_root: Path) -> None:
+    """Three Sparks on a switch (p0 of each into one bridge per half): plain `sparkctl provision` gives every
+    node its planned address on both halves at MTU 9000, each reaches every other member through the switch
+    at full MTU, a re-run changes nothing and verify-link checks the paths through the switch."""
+    with running_lab(lab_root, prefix="p", nodes=3, topology="switch") as lab:
+        result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory)], capture_output=True, text=True,
+                                timeout=900, check=False)
+        assert result.returncode == 0, flat(result.stderr[-3000:])
+        cluster = assert_fabric_as_planned(lab)
+        assert cluster.plan.topology == "switch" and not cluster.plan.cables
+        for name, node in cluster.plan.nodes.items():
+            assert [(i.name, i.role, i.mtu) for i in node.interfaces] == [
+                ("enp1s0f0np0", "switch", 9000), ("enP2p1s0f0np0", "switch", 9000)], name
+            live = {link["ifname"]: link for link in json.loads(lab.sh(name, "ip", "-json", "address").stdout)}
+            for iface in node.interfaces:
+                assert live[iface.name]["mtu"] == 9000
+                for other in cluster.plan.nodes.values():
+                    theirs = other.interface(iface.name)
+                    if other.name == name or theirs is None:
+                        continue
+                    ping = lab.sh(name, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s",
+                                  str(cluster.plan.mtu - 28), "-I", iface.name, str(theirs.addresses[0].ip),
+                                  check=False)
+                    assert ping.returncode == 0, f"{name} {iface.name} -> {other.name}: {ping.stdout}"
+        before = {node: lab.sh(node, "cat", NETPLAN).stdout for node in cluster.plan.nodes}
+        again = lab.provision_api()
+        assert again.status == "successful", again.failures
+        assert unchanged(again.recap) == {"spark1": 0, "spark2": 0, "spark3": 0}
+        assert {node: lab.sh(node, "cat", NETPLAN).stdout for node in cluster.plan.nodes} == before
+        verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "--json", "--duration", "2"],
+                                capture_output=True, text=True, check=False, timeout=300)
+        report = json.loads(verify.stdout)
+        assert verify.returncode == 0 and report["ok"] is True, report["problems"]
+        assert report["topology"] == "switch"
+        paths = {link["name"] for link in report["links"] if "np" in link["name"]}
+        assert paths == {f"{a}:{dev}-{b}:{dev}" for a, b in (("spark1", "spark2"), ("spark2", "spark3"),
+                                                              ("spark3", "spark1"))
+                         for dev in ("enp1s0f0np0", "enP2p1s0f0np0")}
