@@ -150,7 +150,9 @@ def measure(name: str, scenario: Scenario, root: Path, runs: int,
                     if failures:
                         failures.mkdir(parents=True, exist_ok=True)
                         (failures / f"{name}-{run + 1}-{label}.log").write_text(output, encoding="utf-8")
-                    _rerun(inventory, env)
+                    settled, seconds, errors, _ = _rerun(inventory, env)
+                    print(f"  {name} run {run + 1} {label}, run again: {'ok' if settled else 'FAILED'} in "
+                          f"{seconds:.1f} s" + (f" ({errors})" if errors else ""), file=sys.stderr)
         return ok, attempts, times
     finally:
         subprocess.run([SPARKCTL, "lab", "down", "--name", lab], env=env, capture_output=True, check=False)
