@@ -1,5 +1,5 @@
-"""Provisioning the other lab topologies: a 3-node ring, a 4-node ring, a switch, and a bond the kernel cannot
-build."""
+"""Provisioning the other lab topologies: a 3-node ring (also provisioned as direct cables), a switch, and a
+bond the kernel cannot build. A routed 4-ring is test_recabling_grow's: it ends with one."""
 
 from __future__ import annotations
 
@@ -59,43 +59,24 @@ def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding
             assert lab.sh(node, "ip", "link", "show", "bond0", check=False).returncode != 0
 
 
-def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(lab_root: Path) -> None:
-    """In a ring of four, spark1 and spark3 share no cable: they talk through a neighbour that forwards."""
-    with running_lab(lab_root, prefix="p", nodes=4, topology="ring") as lab:
-        result = lab.playbook()
-        assert result.returncode == 0, flat(result.stdout[-3000:])
-        cluster = assert_fabric_as_planned(lab)
-        for node in cluster.plan.nodes:
-            assert lab.sh(node, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
-        far = [link for link in cluster.plan.links if {link.a.node, link.b.node} == {"spark2", "spark3"}]
-        assert len(far) == 2
-        for link in far:
-            target = link.b if link.b.node == "spark3" else link.a
-            assert target.address is not None
-            ping = lab.sh("spark1", "ping", "-c", "2", "-W", "2", "-M", "do", "-s", str(cluster.plan.mtu - 28),
-                          str(target.address.ip), check=False)
-            assert ping.returncode == 0, ping.stdout + ping.stderr
-
-
-def test_three_sparks_cabled_directly_are_discovered_and_verified(lab_root: Path) -> None:
+def test_three_sparks_cabled_directly_are_discovered_and_verified(ring_lab: Lab) -> None:
     """Direct cabling between three Sparks has no convention: provision discovers it, verify-link reads it back.
 
-    Every node probes all its ports at once, so this also proves a probe hears only its own cable.
+    Every node probes all its ports at once, so this also proves a probe hears only its own cable. The ring
+    lab serves: provisioned as a ring or not, `-t direct` plans its three cables anew from what is discovered.
     """
-    with running_lab(lab_root, prefix="p", nodes=3, topology="ring") as lab:
-        plan = subprocess.run([SPARKCTL, "plan", "-i", str(lab.inventory), "-t", "direct"], capture_output=True,
-                              text=True, check=False)
-        assert plan.returncode == 2 and "must be discovered" in plan.stderr
-        result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory), "-t", "direct"],
-                                capture_output=True, text=True, check=False, timeout=600)
-        assert result.returncode == 0, flat(result.stderr[-3000:])
-        verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "-t", "direct", "--json",
-                                 "--duration", "2"], capture_output=True, text=True, check=False,
-                                timeout=300)
-        report = json.loads(verify.stdout)
-        assert verify.returncode == 0 and report["ok"] is True, report["problems"]
-        assert report["topology"] == "direct"
-        assert len([link for link in report["links"] if "np" in link["name"]]) == 6
+    plan = subprocess.run([SPARKCTL, "plan", "-i", str(ring_lab.inventory), "-t", "direct"], capture_output=True,
+                          text=True, check=False)
+    assert plan.returncode == 2 and "must be discovered" in plan.stderr
+    result = subprocess.run([SPARKCTL, "provision", "-i", str(ring_lab.inventory), "-t", "direct"],
+                            capture_output=True, text=True, check=False, timeout=600)
+    assert result.returncode == 0, flat(result.stderr[-3000:])
+    verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(ring_lab.inventory), "-t", "direct", "--json",
+                             "--duration", "2"], capture_output=True, text=True, check=False, timeout=300)
+    report = json.loads(verify.stdout)
+    assert verify.returncode == 0 and report["ok"] is True, report["problems"]
+    assert report["topology"] == "direct"
+    assert len([link for link in report["links"] if "np" in link["name"]]) == 6
 
 
 def test_switch_is_provisioned_and_verified_with_every_member_reaching_the_others(lab_root: Path) -> None:
