@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from sparkctl import hardware, ssh
@@ -105,9 +106,32 @@ def _end(link: Link, side: str) -> End:
     return End(end.node, end.interface, end.port)
 
 
+def switch_paths(plan: ClusterPlan) -> list[Link]:
+    """The Spark-to-Spark paths through the switch that verify-link checks in place of cables.
+
+    A switch has no cables to follow, so each Spark is paired with the next one (the last with the first)
+    on every half of every switch port: every member's halves send and receive once each, and N Sparks
+    cost N paths per half instead of all N*(N-1)/2 pairs. A path is named like the cable it stands for.
+    """
+    members: dict[tuple[str, int], list[Link]] = {}
+    for link in plan.links:
+        if link.kind == "switch":
+            members.setdefault((link.a.port, link.half), []).append(link)
+    paths = []
+    for (port, _), halves in members.items():
+        for one, other in pairwise(halves + halves[:1] if len(halves) > 2 else halves):
+            cable = Cable.between(Endpoint(one.a.node, port), Endpoint(other.a.node, port)).name
+            paths.append(Link("switch", cable, one.half, one.subnet, one.a, other.a))
+    return sorted(paths, key=lambda path: (path.cable, path.half))
+
+
 def select_links(plan: ClusterPlan, wanted: Iterable[str]) -> list[Link]:
-    """The planned peer links, or those of the cables named on the command line (`A:p0-B:p0`)."""
-    links = [link for link in plan.links if link.kind == "peer"]
+    """The planned peer links (in a switch, the paths through it), or those of the cables named on the
+    command line (`A:p0-B:p0`)."""
+    if plan.topology == "switch":
+        links = switch_paths(plan)
+    else:
+        links = [link for link in plan.links if link.kind == "peer"]
     names: set[str] = set()
     for text in wanted:
         one, sep, other = text.partition("-")
@@ -119,11 +143,12 @@ def select_links(plan: ClusterPlan, wanted: Iterable[str]) -> list[Link]:
         unknown = names - {link.cable for link in links}
         if unknown:
             raise InputError(f"{min(unknown)} is not a planned cable", key="--links",
-                             fix=f"use one of: {', '.join(c.name for c in plan.cables)}")
+                             fix=f"use one of: {', '.join(dict.fromkeys(link.cable for link in links))}")
         links = [link for link in links if link.cable in names]
     if not links:
         raise InputError(f"the {plan.topology} plan has no node-to-node links to verify", key="--links",
-                         fix="verify-link checks cables between Sparks (direct, dual cable, ring, storage split)")
+                         fix="verify-link checks cables between Sparks (direct, dual cable, ring, storage split) "
+                             "and the paths between Sparks through a switch")
     return links
 
 
@@ -231,24 +256,27 @@ class Verifier:
         return _int(info.get("speed"))
 
     def _peer_checks(self, links: list[Link], report: Report) -> list[Link]:
-        ends = [(link, side) for link in links for side in ("a", "b")]
+        """Each end's probe must hear the other; through a switch it hears other members too, and an
+        interface on several paths is probed once."""
+        ends = list(dict.fromkeys((end.node, end.interface) for link in links for end in (link.a, link.b)))
 
-        def probe(item: tuple[Link, str]) -> PeerProbeReport | None:
-            link, side = item
-            end = _end(link, side)
+        def probe(end: tuple[str, str]) -> PeerProbeReport | None:
+            node, interface = end
             try:
-                return probes.peer_probe(self.targets[end.node], end.interface, PROBE_LISTEN_S)
+                return probes.peer_probe(self.targets[node], interface, PROBE_LISTEN_S)
             except ParseError:
                 return None
 
-        results = parallel(probe, ends)
+        heard = dict(zip(ends, parallel(probe, ends), strict=True))
         bad: set[str] = set()
-        for (link, side), result in zip(ends, results, strict=True):
-            other = _end(link, "b" if side == "a" else "a")
-            check = judge_peer(link.name, _end(link, side), f"{other.node}:{other.interface}", result)
-            report.checks.append(check)
-            if not check.ok:
-                bad.add(link.name)
+        for link in links:
+            for side in ("a", "b"):
+                end, other = _end(link, side), _end(link, "b" if side == "a" else "a")
+                check = judge_peer(link.name, end, f"{other.node}:{other.interface}",
+                                   heard[(end.node, end.interface)], direct=link.kind != "switch")
+                report.checks.append(check)
+                if not check.ok:
+                    bad.add(link.name)
         return [link for link in links if link.name not in bad]
 
     def _ping_checks(self, links: list[Link], mtu: int, report: Report) -> list[Link]:

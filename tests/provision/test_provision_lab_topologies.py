@@ -1,4 +1,5 @@
-"""Provisioning the other lab topologies: a 3-node ring, a 4-node ring, and a bond the kernel cannot build."""
+"""Provisioning the other lab topologies: a 3-node ring (also provisioned as direct cables), a switch, and a
+bond the kernel cannot build. A routed 4-ring is test_recabling_grow's: it ends with one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.labkit import SPARKCTL, Lab, running_lab
-from tests.provision.provkit import assert_environment, assert_fabric_as_planned, flat
+from tests.provision.provkit import assert_environment, assert_fabric_as_planned, flat, unchanged
 
 pytestmark = pytest.mark.lab
 
@@ -58,40 +59,61 @@ def test_bond_is_validated_with_netplan_generate_but_refused_without_the_bonding
             assert lab.sh(node, "ip", "link", "show", "bond0", check=False).returncode != 0
 
 
-def test_four_node_ring_routes_reach_non_neighbours_at_full_mtu(lab_root: Path) -> None:
-    """In a ring of four, spark1 and spark3 share no cable: they talk through a neighbour that forwards."""
-    with running_lab(lab_root, prefix="p", nodes=4, topology="ring") as lab:
-        result = lab.playbook()
-        assert result.returncode == 0, flat(result.stdout[-3000:])
-        cluster = assert_fabric_as_planned(lab)
-        for node in cluster.plan.nodes:
-            assert lab.sh(node, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
-        far = [link for link in cluster.plan.links if {link.a.node, link.b.node} == {"spark2", "spark3"}]
-        assert len(far) == 2
-        for link in far:
-            target = link.b if link.b.node == "spark3" else link.a
-            assert target.address is not None
-            ping = lab.sh("spark1", "ping", "-c", "2", "-W", "2", "-M", "do", "-s", str(cluster.plan.mtu - 28),
-                          str(target.address.ip), check=False)
-            assert ping.returncode == 0, ping.stdout + ping.stderr
-
-
-def test_three_sparks_cabled_directly_are_discovered_and_verified(lab_root: Path) -> None:
+def test_three_sparks_cabled_directly_are_discovered_and_verified(ring_lab: Lab) -> None:
     """Direct cabling between three Sparks has no convention: provision discovers it, verify-link reads it back.
 
-    Every node probes all its ports at once, so this also proves a probe hears only its own cable.
+    Every node probes all its ports at once, so this also proves a probe hears only its own cable. The ring
+    lab serves: provisioned as a ring or not, `-t direct` plans its three cables anew from what is discovered.
     """
-    with running_lab(lab_root, prefix="p", nodes=3, topology="ring") as lab:
-        plan = subprocess.run([SPARKCTL, "plan", "-i", str(lab.inventory), "-t", "direct"], capture_output=True,
-                              text=True, check=False)
-        assert plan.returncode == 2 and "must be discovered" in plan.stderr
-        result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory), "-t", "direct"],
-                                capture_output=True, text=True, check=False, timeout=600)
+    plan = subprocess.run([SPARKCTL, "plan", "-i", str(ring_lab.inventory), "-t", "direct"], capture_output=True,
+                          text=True, check=False)
+    assert plan.returncode == 2 and "must be discovered" in plan.stderr
+    result = subprocess.run([SPARKCTL, "provision", "-i", str(ring_lab.inventory), "-t", "direct"],
+                            capture_output=True, text=True, check=False, timeout=600)
+    assert result.returncode == 0, flat(result.stderr[-3000:])
+    verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(ring_lab.inventory), "-t", "direct", "--json",
+                             "--duration", "2"], capture_output=True, text=True, check=False, timeout=300)
+    report = json.loads(verify.stdout)
+    assert verify.returncode == 0 and report["ok"] is True, report["problems"]
+    assert report["topology"] == "direct"
+    assert len([link for link in report["links"] if "np" in link["name"]]) == 6
+
+
+def test_switch_is_provisioned_and_verified_with_every_member_reaching_the_others(lab_root: Path) -> None:
+    """Three Sparks on a switch (p0 of each into one bridge per half): plain `sparkctl provision` gives every
+    node its planned address on both halves at MTU 9000, each reaches every other member through the switch
+    at full MTU, a re-run changes nothing and verify-link checks the paths through the switch."""
+    with running_lab(lab_root, prefix="p", nodes=3, topology="switch") as lab:
+        result = subprocess.run([SPARKCTL, "provision", "-i", str(lab.inventory)], capture_output=True, text=True,
+                                timeout=900, check=False)
         assert result.returncode == 0, flat(result.stderr[-3000:])
-        verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "-t", "direct", "--json",
-                                 "--duration", "2"], capture_output=True, text=True, check=False,
-                                timeout=300)
+        cluster = assert_fabric_as_planned(lab)
+        assert cluster.plan.topology == "switch" and not cluster.plan.cables
+        for name, node in cluster.plan.nodes.items():
+            assert [(i.name, i.role, i.mtu) for i in node.interfaces] == [
+                ("enp1s0f0np0", "switch", 9000), ("enP2p1s0f0np0", "switch", 9000)], name
+            live = {link["ifname"]: link for link in json.loads(lab.sh(name, "ip", "-json", "address").stdout)}
+            for iface in node.interfaces:
+                assert live[iface.name]["mtu"] == 9000
+                for other in cluster.plan.nodes.values():
+                    theirs = other.interface(iface.name)
+                    if other.name == name or theirs is None:
+                        continue
+                    ping = lab.sh(name, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s",
+                                  str(cluster.plan.mtu - 28), "-I", iface.name, str(theirs.addresses[0].ip),
+                                  check=False)
+                    assert ping.returncode == 0, f"{name} {iface.name} -> {other.name}: {ping.stdout}"
+        before = {node: lab.sh(node, "cat", NETPLAN).stdout for node in cluster.plan.nodes}
+        again = lab.provision_api()
+        assert again.status == "successful", again.failures
+        assert unchanged(again.recap) == {"spark1": 0, "spark2": 0, "spark3": 0}
+        assert {node: lab.sh(node, "cat", NETPLAN).stdout for node in cluster.plan.nodes} == before
+        verify = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "--json", "--duration", "2"],
+                                capture_output=True, text=True, check=False, timeout=300)
         report = json.loads(verify.stdout)
         assert verify.returncode == 0 and report["ok"] is True, report["problems"]
-        assert report["topology"] == "direct"
-        assert len([link for link in report["links"] if "np" in link["name"]]) == 6
+        assert report["topology"] == "switch"
+        paths = {link["name"] for link in report["links"] if "np" in link["name"]}
+        assert paths == {f"{a}:{dev}-{b}:{dev}" for a, b in (("spark1", "spark2"), ("spark2", "spark3"),
+                                                              ("spark3", "spark1"))
+                         for dev in ("enp1s0f0np0", "enP2p1s0f0np0")}

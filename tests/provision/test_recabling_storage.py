@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sparkctl.cluster import Cluster
+from sparkctl.lab.edits import set_storage_port
 from tests.labkit import Lab, running_lab
 from tests.provision.provkit import assert_fabric_as_planned, flat
 from tests.provision.recabling import NETPLAN, recable, reconcile
@@ -34,14 +34,6 @@ def assert_storage_answers(lab: Lab, cluster: Cluster) -> None:
         for target in link.targets:
             lab.sh(link.a.node, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s",
                    str(cluster.plan.mtu - 28), "-I", link.a.interface, str(target))
-
-
-def set_storage_port(lab: Lab, port: str) -> None:
-    """Edit the lab inventory's `sparkctl_storage.port`, as the owner does after moving the cables."""
-    path = lab.inventory / "group_vars" / "sparks.yml"
-    values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    values["sparkctl_storage"]["port"] = port
-    path.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
 
 
 def test_storage_split_reaches_the_peer_and_the_storage_targets(storage_lab: Lab) -> None:
@@ -67,7 +59,7 @@ def test_cages_swapped_stops_until_the_inventory_names_the_new_storage_cage(stor
 
 
 def test_cages_swapped_reconciled_by_one_rerun(storage_lab: Lab) -> None:
-    set_storage_port(storage_lab, "p0")
+    set_storage_port(storage_lab.inventory, "p0")
     reconcile(storage_lab)
     cluster = storage_lab.expected()
     assert [c.name for c in cluster.plan.cables] == ["spark1:p1-spark2:p1"]

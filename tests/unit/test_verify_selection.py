@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -61,3 +62,27 @@ def test_verify_link_rejects_bad_options(write_inventory: InventoryWriter) -> No
     result = subprocess.run([sys.executable, "-m", "sparkctl", "verify-link", "-i", str(write_inventory()),
                              "--duration", "0"], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "--duration" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("nodes", "ports", "paths"), [(2, ["p0"], 2), (3, ["p0"], 6), (5, ["p0", "p1"], 20)])
+def test_switch_members_are_checked_in_a_ring_of_paths(write_inventory: InventoryWriter, nodes: int,
+                                                        ports: list[str], paths: int) -> None:
+    """Through a switch each Spark is paired with the next on every half: each end sends once and receives
+    once (two Sparks: one path per half), on the half's own subnet."""
+    plan = load_cluster(write_inventory(nodes, sparkctl_topology="switch", sparkctl_switch_ports=ports)).plan
+    links = select_links(plan, [])
+    assert len(links) == paths and all(link.kind == "switch" for link in links)
+    for link in links:
+        assert link.a.interface == link.b.interface and link.a.node != link.b.node
+        assert link.a.address and link.b.address and {link.a.address.network, link.b.address.network} == {link.subnet}
+    if nodes > 2:
+        senders = Counter((link.a.node, link.a.interface) for link in links)
+        receivers = Counter((link.b.node, link.b.interface) for link in links)
+        assert senders == receivers and set(senders.values()) == {1} and len(senders) == paths
+    assert {link.cable for link in select_links(plan, ["spark2:p0-spark1:p0"])} == {"spark1:p0-spark2:p0"}
+
+
+def test_switch_paths_named_on_the_command_line_must_be_checked_ones(write_inventory: InventoryWriter) -> None:
+    plan = load_cluster(write_inventory(4, sparkctl_topology="switch")).plan
+    with pytest.raises(InputError, match="spark1:p0-spark3:p0 is not a planned cable"):
+        select_links(plan, ["spark1:p0-spark3:p0"])
