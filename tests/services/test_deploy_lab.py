@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import urllib.request
 import wave
@@ -260,8 +261,9 @@ def _digests(lab: Lab, node: str, model: str) -> str:
 def test_images_were_pulled_on_both_sparks_with_progress_before_any_unit_started(
         lab: Lab, deployed: dict[str, Any]) -> None:
     shown = FIRST_DEPLOY["stderr"]
+    # A node whose pulls end before the wait's first try shows no progress line: at least one must have.
+    assert re.search(r"^spark[12]: \d/\d images: [^;]*?pulling \d/4\s+layers", shown, re.MULTILINE), shown[-3000:]
     for node in ("spark1", "spark2"):
-        assert f"{node}: 0/" in shown and "layers" in shown, shown[-3000:]
         journal = lab.sh(node, "journalctl", "--no-pager", "--output", "short-monotonic", "_PID=1").stdout.splitlines()
         pulls = [n for n, line in enumerate(journal) if "sparkctl-pull-" in line]
         starts = [n for n, line in enumerate(journal) if "Starting sparkctl-svc-" in line]

@@ -153,9 +153,9 @@ def cmd_pull(args: list[str]) -> int:
 
 
 def pretend_layers(image: str, quiet: bool) -> None:
-    """The layer lines docker prints without a terminal, spread over STANDIN_PULL_SECONDS (default 3):
+    """The layer lines docker prints without a terminal, spread over STANDIN_PULL_SECONDS (default 6):
     nothing is downloaded, but a pull takes a moment and shows its layers as a real one does."""
-    seconds = float(os.environ.get("STANDIN_PULL_SECONDS", "3"))
+    seconds = float(os.environ.get("STANDIN_PULL_SECONDS", "6"))
     ids = [hashlib.sha256(f"{image}/{n}".encode()).hexdigest()[:12] for n in range(LAYERS)]
     if not quiet:
         print("".join(f"{layer}: Pulling fs layer\n" for layer in ids), end="", flush=True)
