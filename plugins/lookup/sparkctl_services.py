@@ -23,6 +23,11 @@ options:
     type: list
     elements: str
     default: []
+  checked:
+    description: Only check the services (bad input fails with file, key and fix) and return C(true), so a task
+      without C(no_log) shows the error while the layout, which holds the services' env files, stays out of logs.
+    type: bool
+    default: false
 """
 
 RETURN = r"""
@@ -50,5 +55,6 @@ class LookupModule(ClusterLookup):
     """Returns `[services_view]` for the requested host."""
 
     def answer(self, cluster: ClusterVars) -> Any:
-        return services_view(cluster.hosts, cluster.hostvars, cluster.inventory_file, self.get_option("host"),
+        view = services_view(cluster.hosts, cluster.hostvars, cluster.inventory_file, self.get_option("host"),
                              self.get_option("recorded"))
+        return True if self.get_option("checked") else view
