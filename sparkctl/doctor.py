@@ -1,6 +1,7 @@
 """`sparkctl doctor`: what drifted on the cluster since it was provisioned, each finding with its fix.
 
-Read-only. Every node is read at once in one SSH round trip (sparkctl/node/doctor_facts.py) and
+Nothing on a node changes but doctor's own record of its error counters (the baseline of "grew since
+the last look"). Every node is read at once in one SSH round trip (sparkctl/node/doctor_facts.py) and
 compared here with the plan for the cabling provisioning recorded: the live fabric (fabric_state),
 the files provisioning wrote, IPv4 forwarding and the FORWARD and DOCKER-USER chains on nodes that
 route, carrier, negotiated speed, the PCIe link of each fabric netdev against its maximum, error

@@ -22,10 +22,11 @@ if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
 @click.command()
 @inventory_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable: ok, findings, not_checked, watch.")
-@click.option("--fix", is_flag=True, help="Re-apply what provisioning owns on the nodes with findings, then look again.")
+@click.option("--fix", is_flag=True, help="When a finding is provisioning's, re-apply what provisioning owns (on every Spark: "
+              "discovery needs them all; those without findings change nothing), then look again.")
 def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
-    """Read-only checks of every Spark against its plan: fabric, speed, PCIe, error counters, files, forwarding,
-    parity, GID index, services.
+    """Checks of every Spark against its plan: fabric, speed, PCIe, error counters, files, forwarding, parity,
+    GID index, services. Nothing on a node changes but doctor's own record of the error counters.
 
     Exit 0 when nothing drifted, 1 on findings, 2 on bad input or an unreachable node.
     """

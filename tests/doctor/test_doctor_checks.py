@@ -158,8 +158,10 @@ def test_a_first_look_has_no_growth_and_says_so(settings: Any, facts: dict[str, 
 
 
 def test_mlx5_counters_grown_and_reset() -> None:
-    """Real mlx5_core `ethtool -S` output (ConnectX-4; ConnectX-7 runs the same driver and names): the error
-    counters are picked by name, per-queue and XDP counters left out, and a reset counts from zero."""
+    """Real mlx5_core `ethtool -S` output (captured/ethtool-S-mlx5-connectx4.txt: a ConnectX-4 on Ubuntu 18.04,
+    published in isc-projects/ethq's test data, with ethtool's header and indentation as ethtool prints them;
+    a ConnectX-7 runs the same driver and counter names) and real veth output (ethtool 6.1, kernel 6.18): the
+    error counters are picked by name, per-queue and XDP counters left out, and a reset counts from zero."""
     facts_module = doctor.doctor_facts
     stats = facts_module.parse_ethtool_stats((CAPTURED / "ethtool-S-mlx5-connectx4.txt").read_text())
     assert stats["rx_packets_phy"] == 845715962 and len(stats) == 751
