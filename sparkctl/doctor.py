@@ -275,14 +275,18 @@ def _parity(facts: Mapping[str, Mapping[str, Any]], plan: ClusterPlan) -> list[F
             seen = {str((found.get("drivers", {}).get(n) or {}).get(key, "")) for n in fabric}
             values.setdefault(label, {})[node] = ", ".join(sorted(seen))
         values.setdefault("NCCL (libnccl2)", {})[node] = str(found.get("nccl") or "not installed")
-    findings = []
-    for check, by_node in values.items():
-        common, _ = Counter(by_node.values()).most_common(1)[0]
-        for node, value in by_node.items():
-            if value != common:
-                findings.append(Finding(node, f"{check} parity", value, f"{common} (as on the other Sparks)",
-                                        f"bring {node}'s {check} in line with the other Sparks", False))
-    return findings
+    return [finding for check, by_node in values.items()
+            for finding in _outliers(by_node, f"{check} parity",
+                                     "bring {node}'s " + check + " in line with the other Sparks")]
+
+
+def _outliers(by_node: Mapping[str, str], check: str, fix: str, as_on_others: bool = True) -> list[Finding]:
+    """A finding for every node whose value differs from the one most nodes have (nodes that must agree);
+    `{node}` in `fix` names the node."""
+    common, _ = Counter(by_node.values()).most_common(1)[0]
+    should = f"{common} (as on the other Sparks)" if as_on_others else common
+    return [Finding(node, check, value, should, fix.replace("{node}", node), False)
+            for node, value in by_node.items() if value != common]
 
 
 def _image_ids(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
@@ -292,14 +296,9 @@ def _image_ids(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     for node, found in facts.items():
         for image, image_id in (found.get("images") or {}).items():
             ids.setdefault(image, {})[node] = image_id or "not pulled"
-    findings = []
-    for image, by_node in ids.items():
-        common, _ = Counter(by_node.values()).most_common(1)[0]
-        for node, value in by_node.items():
-            if value != common:
-                findings.append(Finding(node, f"image {image} parity", value, f"{common} (as on the other Sparks)",
-                                        f"pin {image} by digest (@sha256:...) and run sparkctl deploy", False))
-    return findings
+    return [finding for image, by_node in ids.items()
+            for finding in _outliers(by_node, f"image {image} parity",
+                                     f"pin {image} by digest (@sha256:...) and run sparkctl deploy")]
 
 
 def _gids_for_nccl(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
@@ -327,16 +326,10 @@ def _gid_indexes(facts: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
     for node, found in facts.items():
         for device, entries in (found.get("gids") or {}).items():
             indexes.setdefault(device, {})[node] = ",".join(e["index"] for e in entries) or "none"
-    findings = []
-    for device, by_node in indexes.items():
-        if len(set(by_node.values())) > 1:
-            common, _ = Counter(by_node.values()).most_common(1)[0]
-            for node, value in by_node.items():
-                if value != common:
-                    findings.append(Finding(node, f"{device} RoCE v2 GID index", value, common,
-                                            "leave NCCL_IB_GID_INDEX unset so NCCL finds each node's index; "
-                                            "re-run sparkctl verify-link", False))
-    return findings
+    return [finding for device, by_node in indexes.items()
+            for finding in _outliers(by_node, f"{device} RoCE v2 GID index",
+                                     "leave NCCL_IB_GID_INDEX unset so NCCL finds each node's index; "
+                                     "re-run sparkctl verify-link", as_on_others=False)]
 
 
 def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Mapping[str, Any]],

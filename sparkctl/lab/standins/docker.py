@@ -437,13 +437,9 @@ ENTRYPOINTS = {"hf": "hf_cli.py"}
 """Tools of the images a container may run instead of the server (`--entrypoint`): the model download."""
 
 
-def run_tool(spec: RunSpec) -> int:
-    """`docker run --entrypoint TOOL IMAGE ARGS`: a one-off tool of the image (no GPU needed), not a server."""
-    if spec.entrypoint not in ENTRYPOINTS:
-        raise Refused(f"docker: the sparkctl lab stand-in knows only these entrypoints: {', '.join(ENTRYPOINTS)} "
-                      f"(got {spec.entrypoint!r})")
-    if spec.network not in ("", "host"):
-        raise Refused(f"docker: the sparkctl lab stand-in runs with --network host only (got {spec.network!r})")
+def local_image(spec: RunSpec) -> str:
+    """The image `docker run` names, as the engine knows it, refused unless it was pulled (as a real engine
+    refuses with --pull never: the lab pulls nothing on run)."""
     try:
         image = normalize(spec.image)
     except Refused as exc:
@@ -451,6 +447,17 @@ def run_tool(spec: RunSpec) -> int:
     if image not in pulled():
         raise Refused(f"Unable to find image '{image}' locally\ndocker: Error response from daemon: the "
                       f"sparkctl lab stand-in does not pull on run: 'docker pull {image}' first.")
+    return image
+
+
+def run_tool(spec: RunSpec) -> int:
+    """`docker run --entrypoint TOOL IMAGE ARGS`: a one-off tool of the image (no GPU needed), not a server."""
+    if spec.entrypoint not in ENTRYPOINTS:
+        raise Refused(f"docker: the sparkctl lab stand-in knows only these entrypoints: {', '.join(ENTRYPOINTS)} "
+                      f"(got {spec.entrypoint!r})")
+    if spec.network not in ("", "host"):
+        raise Refused(f"docker: the sparkctl lab stand-in runs with --network host only (got {spec.network!r})")
+    local_image(spec)  # refused unless pulled
     final = {k: v for k, v in os.environ.items() if k.startswith("STANDIN_")}
     final.update(container_env(spec, {}))
     final["STANDIN_VOLUMES"] = json.dumps(mounts(spec))
@@ -485,13 +492,7 @@ def cmd_run(argv: list[str]) -> int:
     if spec.name and not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", spec.name):
         raise Refused(f"docker: Error response from daemon: Invalid container name ({spec.name}), only "
                       "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed.")
-    try:
-        image = normalize(spec.image)
-    except Refused as exc:
-        raise Refused(f"docker: {exc}.") from None
-    if image not in pulled():
-        raise Refused(f"Unable to find image '{image}' locally\ndocker: Error response from daemon: the "
-                      f"sparkctl lab stand-in does not pull on run: 'docker pull {image}' first.")
+    image = local_image(spec)
     env = container_env(spec, KINDS[kind][2])
     volumes = mounts(spec)
     for device in spec.device:
