@@ -121,6 +121,8 @@ def services_view(
     inventory = _inventory(hosts, hostvars, inventory_file)
     settings = read_settings(inventory)
     spec = read_services(inventory)
+    if not spec.services:  # nothing to place on the fabric, so no plan (and no recorded cabling) is needed
+        return layout.node_files(spec, [], node)
     source = f"{layout.CABLING_RECORD} on {node}"
     plan = build_plan(settings, parse_discovered(recorded, list(inventory.hosts), source) or None)
     return layout.node_files(spec, layout.lay_out(spec, settings, plan), node)

@@ -63,6 +63,9 @@ def _active(run: Runner, unit: str) -> bool:
 
 def look(run: Runner, cli: str, image: str) -> Pull:
     """Where `image` stands: in the engine, being pulled (with its layers), failed (with the log's end) or missing."""
+    # The unit is asked before the engine: a pull that ends in between then counts as present, never as a
+    # pull that ended without its image.
+    pulling = _active(run, unit_of(image))
     rc, _, _ = run([cli, "image", "inspect", image])
     if rc == 0:
         return Pull(image, "present")
@@ -70,7 +73,7 @@ def look(run: Runner, cli: str, image: str) -> Pull:
         log = log_of(image).read_text(encoding="utf-8", errors="replace")
     except OSError:
         log = None
-    if _active(run, unit_of(image)):
+    if pulling:
         done, seen = layers(log or "")
         return Pull(image, "pulling", done, seen)
     if log is None:
