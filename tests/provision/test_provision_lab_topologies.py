@@ -117,3 +117,13 @@ def test_switch_is_provisioned_and_verified_with_every_member_reaching_the_other
         assert paths == {f"{a}:{dev}-{b}:{dev}" for a, b in (("spark1", "spark2"), ("spark2", "spark3"),
                                                               ("spark3", "spark1"))
                          for dev in ("enp1s0f0np0", "enP2p1s0f0np0")}
+        # One member's half at MTU 1500 fails the two paths it is on, and only those.
+        lab.cli("fault", "spark3:enp1s0f0np0", "--mtu", "1500")
+        try:
+            faulty = subprocess.run([SPARKCTL, "verify-link", "-i", str(lab.inventory), "--json", "--duration",
+                                     "2"], capture_output=True, text=True, check=False, timeout=300)
+        finally:
+            lab.cli("fault", "spark3:enp1s0f0np0", "--clear")
+        assert faulty.returncode == 1, faulty.stdout[-3000:] + faulty.stderr[-3000:]
+        failed = {problem["link"] for problem in json.loads(faulty.stdout)["problems"]}
+        assert failed == {"spark2:enp1s0f0np0-spark3:enp1s0f0np0", "spark3:enp1s0f0np0-spark1:enp1s0f0np0"}, failed
