@@ -11,13 +11,13 @@ re-run costs one round trip. Standard library only: this runs on the node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .files import ensure, planned
+from .networkd import Runner as Run
 
-Run = Callable[[Sequence[str]], tuple[int, str, str]]
 SYSTEMD_RUNNING = Path("/run/systemd/system")
 LOGIN_SHELL = ["env", "-i", "HOME=/root", "bash", "-l", "-c", "env"]
 MANAGER = ["systemctl", "show-environment"]
@@ -49,7 +49,8 @@ def converge(files: Mapping[str, Mapping[str, Any]], wanted: Mapping[str, str], 
              verify_login_shell: bool, check_mode: bool, run: Run,
              systemd_running: Path = SYSTEMD_RUNNING) -> dict[str, Any]:
     """Write the planned `files` (`env`, `profile`, `systemd`), reload systemd when one changed, then check a
-    login shell and the service manager. Returns `changed`, `written` (paths) and `diff`; raises FabricEnvironmentError naming what is wrong."""
+    login shell and the service manager. Returns `changed`, `written` (paths) and `diff`; raises
+    FabricEnvironmentError naming what is wrong."""
     if systemd_reload and not systemd_running.exists():
         raise FabricEnvironmentError(
             f"{node} does not run systemd ({systemd_running} is absent), so units cannot be given the fabric "
@@ -68,8 +69,8 @@ def converge(files: Mapping[str, Mapping[str, Any]], wanted: Mapping[str, str], 
         _listing(run, ["systemctl", "daemon-reload"])
     if verify_login_shell and (lacking := missing(wanted, _listing(run, LOGIN_SHELL))):
         raise FabricEnvironmentError(f"A login shell on {node} lacks: {'; '.join(lacking)}. "
-                                "Does /etc/profile source /etc/profile.d/*.sh?")
+                                     "Does /etc/profile source /etc/profile.d/*.sh?")
     if systemd_reload and (lacking := missing(wanted, _listing(run, MANAGER))):
         raise FabricEnvironmentError(f"systemd on {node} does not pass on: {'; '.join(lacking)} "
-                                f"(after a daemon-reload of {files['systemd']['path']}).")
+                                     f"(after a daemon-reload of {files['systemd']['path']}).")
     return {"changed": bool(diffs), "written": written, "diff": diffs}

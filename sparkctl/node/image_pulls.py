@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-Runner = Callable[[Sequence[str]], tuple[int, str, str]]
+from .networkd import Runner
+
 LOG_DIR = Path("/run/sparkctl/pulls")
 UNIT_PREFIX = "sparkctl-pull-"
 _LAYER = re.compile(r"^([0-9a-f]{12}): (.+)$", re.MULTILINE)

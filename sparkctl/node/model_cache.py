@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .files import write_atomically
+from .networkd import Runner
 
-Runner = Callable[[Sequence[str]], tuple[int, str, str]]
 MARKER = ".sparkctl-complete.json"
 FETCH_LOGS = Path("/run/sparkctl/fetches")
 FETCH_UNIT_PREFIX = "sparkctl-fetch-"

@@ -48,7 +48,7 @@ TRANSIT_CONFIG_STATES = frozenset({"requesting", "configuring", "removing"})
 
 NO_CARRIER_STATES = frozenset({"off", "no-carrier"})
 
-Runner = Callable[[list[str]], tuple[int, str, str]]
+Runner = Callable[[Sequence[str]], tuple[int, str, str]]
 """Runs argv, returns (rc, stdout, stderr): Ansible's run_command on a node, a fake in tests."""
 
 

@@ -13,7 +13,8 @@ import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 
-Run = Callable[[Sequence[str]], tuple[int, str, str]]
+from .networkd import Runner as Run
+
 Which = Callable[[str], str | None]
 
 

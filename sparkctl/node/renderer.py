@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import write_atomically
+from .networkd import Runner as Run
 
-Run = Callable[[Sequence[str]], tuple[int, str, str]]
 """Runs a command; returns (exit code, stdout, stderr)."""
 
 NM_CONF_PATH = "/etc/NetworkManager/conf.d/60-sparkctl-fabric.conf"

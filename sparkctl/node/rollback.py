@@ -256,8 +256,8 @@ def disarm(run: Runner) -> None:
 # --- what the timer and the boot unit run ---------------------------------------------------------------
 
 
-def run_command(argv: list[str]) -> tuple[int, str, str]:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+def run_command(argv: Sequence[str]) -> tuple[int, str, str]:
+    done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     return done.returncode, done.stdout, done.stderr
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .files import write_atomically
+from .networkd import Runner
 
-Runner = Callable[[Sequence[str]], tuple[int, str, str]]
 UNIT_DIR = Path("/etc/systemd/system")
 
 
