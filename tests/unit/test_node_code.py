@@ -33,3 +33,11 @@ def test_ansible_finds_the_node_package_as_module_utils() -> None:
     assert link.is_symlink() and link.resolve() == NODE_PACKAGE.resolve()
     config = (REPO / "ansible.cfg").read_text(encoding="utf-8")
     assert "module_utils = plugins/module_utils" in config and "library = plugins/modules" in config
+
+
+def test_scripts_sent_to_nodes_on_stdin_stand_alone() -> None:
+    """doctor and status send these files to `python3 -` on the node: a relative import there has no package."""
+    for name in ("doctor_facts.py", "health.py"):
+        tree = ast.parse((NODE_PACKAGE / name).read_text(encoding="utf-8"))
+        relative = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
+        assert not relative, f"{name} imports {relative} relatively, which python3 - on a node cannot resolve"
