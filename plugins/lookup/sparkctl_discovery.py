@@ -11,8 +11,8 @@ name: sparkctl_discovery
 author: sparkctl
 short_description: The netdevs to probe, and the cabling merged from every Spark's probe reports
 description:
-  - With O(step=probe), what O(host) probes, as C(interfaces) (the fabric netdevs of O(present)) and
-    C(arp_targets) (in a storage-split topology the storage servers' addresses, asked for by ARP so the merge
+  - With O(step=probe), what O(host) probes, as C(interfaces) (the fabric netdevs of O(present)), C(cages)
+    (the cage of each) and C(arp_targets) (in a storage-split topology the storage servers' addresses, asked for by ARP so the merge
     learns which cage really goes to storage; otherwise none).
   - With O(step=merge), the cables every host of the play heard (their registered O(reports_var)), each
     C(node:port node:port), leaving out what the storage cage hears. Fails naming each cage that hears several
@@ -39,7 +39,7 @@ options:
 
 RETURN = r"""
 _raw:
-  description: One answer, a mapping with C(interfaces) and C(arp_targets) (probe) or a list of cables
+  description: One answer, a mapping with C(interfaces), C(cages) and C(arp_targets) (probe) or a list of cables
     C(node:port node:port) (merge).
   type: list
   elements: raw
@@ -75,7 +75,8 @@ class LookupModule(ClusterLookup):
         settings = settings_from_hostvars(cluster.hosts, cluster.hostvars, cluster.inventory_file)
         storage = settings.storage if settings.topology == "storage-split" else None
         if self.get_option("step") == "probe":
-            return {"interfaces": [dev for dev in self.get_option("present") if dev in hardware.ALL_NETDEVS],
+            interfaces = [dev for dev in self.get_option("present") if dev in hardware.ALL_NETDEVS]
+            return {"interfaces": interfaces, "cages": {dev: hardware.port_of(dev)[0] for dev in interfaces},
                     "arp_targets": [str(t) for t in storage.targets] if storage else []}
         played = [h for h in cluster.variables.get("ansible_play_hosts", []) if h in cluster.hosts]
         name = self.get_option("reports_var")

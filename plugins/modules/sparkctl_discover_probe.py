@@ -37,6 +37,13 @@ options:
     type: list
     elements: str
     default: []
+  cages:
+    description:
+      - The cage (port) of each netdev of O(interfaces). Given, the probes end before O(listen_seconds) once
+        every cage with carrier has heard exactly one far cage and been heard by it (never with O(arp_targets),
+        nor when a netdev had to be brought up). Empty, every probe listens for the whole window.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -44,13 +51,15 @@ EXAMPLES = r"""
   sparkctl_discover_probe:
     node: "{{ inventory_hostname }}"
     interfaces: [enp1s0f0np0, enP2p1s0f0np0]
+    cages: {enp1s0f0np0: p0, enP2p1s0f0np0: p0}
 """
 
 RETURN = r"""
 reports:
   description: One report per netdev, with C(iface), C(heard) (each C(node), C(iface), C(mac), C(frames)),
     C(own_node) (frames from this node's other netdevs), C(answered) (the O(arp_targets) that answered) and
-    C(error) (null unless the probe could not run).
+    C(settled) (the probe ended early, every cage having met its far end) and C(error) (null unless the
+    probe could not run).
   type: list
   elements: dict
   returned: always
@@ -67,12 +76,14 @@ def main() -> None:
             "interfaces": {"type": "list", "elements": "str", "required": True},
             "listen_seconds": {"type": "float", "default": 3.0},
             "arp_targets": {"type": "list", "elements": "str", "default": []},
+            "cages": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
     params = module.params
+    cages = {str(iface): str(cage) for iface, cage in params["cages"].items()} or None
     module.exit_json(changed=False, reports=probe_all(params["node"], params["interfaces"], params["listen_seconds"],
-                                                      tuple(params["arp_targets"])))
+                                                      tuple(params["arp_targets"]), cages))
 
 
 if __name__ == "__main__":

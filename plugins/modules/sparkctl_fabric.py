@@ -19,7 +19,9 @@ description:
     differs from the plan, it arms a systemd timer that restores the last known-good config unless confirmed
     within O(confirm_window) seconds, installs the drop-in, applies it to the fabric devices only and waits
     until the live fabric matches the plan. If that fails it restores the last known-good config at once.
-    It also makes systemd-networkd run and NetworkManager leave the fabric devices alone.
+    It also makes systemd-networkd run and NetworkManager leave the fabric devices alone. When nothing differs,
+    it does what O(state=confirmed) does in the same call and returns C(confirmed), unless a target does not
+    answer within a second (a peer applying at that moment), which leaves it to O(state=confirmed).
   - O(state=confirmed) pings every fabric target with full-MTU frames that may not fragment; when all answer,
     the config becomes the known-good one, the cabling it is configured for is written to the plan's
     C(cabling) file (verify-link checks the wires against it) and the timer stops; when one does not, the known-good config is
@@ -99,10 +101,15 @@ armed_at:
   description: (applied) When the rollback was armed (seconds since the epoch); null when nothing was applied.
   type: float
   returned: when state is applied
+confirmed:
+  description: (applied) True when nothing was to be applied and every fabric target answered, so the config
+    was confirmed, kept and its cabling recorded in this same call (the C(confirmed) step is then not needed).
+  type: bool
+  returned: when state is applied and the node confirmed at once
 answered:
-  description: (confirmed) How many fabric targets answered.
+  description: (confirmed, or applied when it confirmed at once) How many fabric targets answered.
   type: int
-  returned: when state is confirmed
+  returned: when state is confirmed, or applied and confirmed
 by:
   description: (restored) Who restored the known-good config, C(controller) or C(node); null if nobody did.
   type: str

@@ -5,7 +5,8 @@
   without a bonding driver, or a fabric subnet that would cut management. When the drop-in or the live
   state differs from the plan: arm the node's own rollback (see `rollback`), install the drop-in, apply
   it, and wait until the live fabric matches the plan. If that fails the node restores the last
-  known-good config at once and says so.
+  known-good config at once and says so. When nothing differs, it confirms at once as below, in the
+  same call (a re-run's common case), unless a peer does not answer yet.
 - confirmed: the controller has reached the node's management address again; now every fabric target
   must answer full-MTU frames. Then the new config becomes the known-good one, the cabling it is
   configured for is recorded (verify-link checks the wires against it) and the timer is stopped.
@@ -31,6 +32,9 @@ from . import fabric_state, management, netplan_files, networkd, ping, renderer,
 from .files import ensure, planned
 from .networkd import Runner
 from .rollback import ApplyMethod, Pending, Snapshot
+
+UNCHANGED_PING_S = 1.0
+"""How long a node with nothing to apply waits for its peers' answers before it leaves them to `confirmed`."""
 
 
 class FabricError(Exception):
@@ -211,12 +215,29 @@ class Fabric:
             "diff": {"before": inspection.ours.get(path, b"").decode("utf-8", "replace"),
                      "after": self.file["content"], "before_header": path, "after_header": path},
         }
+        if not check_mode:
+            self._carry_out(steps)
+        if not applying:
+            return self._confirm_unchanged(result, check_mode)
         if check_mode:
             return result
-        self._carry_out(steps)
-        if not applying:
-            return result
         result["armed_at"] = self._apply(inspection)
+        return result
+
+    def _confirm_unchanged(self, result: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+        """Nothing to apply on this node: prove its peers now and keep its config, in the same call (`confirmed`
+        in the result), rather than in a second one. Safe although other nodes may be applying at this very
+        moment: a node whose config changes proves its own paths, this node's among them, when it confirms
+        after every node applied. A ping lost to a peer that is applying leaves this node to the `confirmed`
+        step too, which waits for the links as long as after an apply."""
+        targets = self.targets()
+        if targets and ping.unanswered(targets, ping.ping_all(targets, UNCHANGED_PING_S)):
+            return result
+        kept = self._keep(targets, None, check_mode)
+        result.update(confirmed=True, answered=kept["answered"], changed=result["changed"] or kept["changed"],
+                      renderer_steps=result["renderer_steps"] + kept["renderer_steps"])
+        if "diff" in kept:
+            result["diff"] = [result["diff"], kept["diff"]]
         return result
 
     def _apply(self, inspection: Inspection) -> float:
@@ -274,6 +295,10 @@ class Fabric:
             if check_mode:
                 raise FabricError("; ".join(failed))
             raise FabricError(self._roll_back_now("; ".join(failed)))
+        return self._keep(targets, armed_at, check_mode)
+
+    def _keep(self, targets: Sequence[Mapping[str, Any]], armed_at: float | None, check_mode: bool) -> dict[str, Any]:
+        """The fabric answered: disarm the rollback, keep the config as known-good and record its cabling."""
         snapshot = Snapshot({self.file["path"]: {"content": self.file["content"], "mode": self.file["mode"]}},
                             list(self.devices), list(self.bonds),
                             {key: self.plan[key] for key in ("interfaces", "bonds", "routes")})

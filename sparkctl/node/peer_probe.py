@@ -25,6 +25,15 @@ With `--arp-target ADDR` (repeatable) the probe also asks, by ARP probes from 0.
 each storage server address and reports which ones answered (`answered`). That is how a storage split
 learns which cage really goes to storage: only the owner of an address answers such a probe, and a
 storage switch that carries other Sparks' probe frames looks, to frames alone, just like a cable.
+
+A node probing all its netdevs at once (`probe_all`, given the cage of each) may end before the window
+(`settled` in the reports) once every cage has met its far end: each cage with carrier hears exactly one
+far cage, and that cage's frames say it heard this one (every frame lists the cages its own cage heard).
+Both ends then have what they need, and the final frame each sends carries its answer. A re-run of
+provisioning, where every cable is known and up, then costs about a second instead of the window. Any
+doubt keeps the whole window: a cage that hears nobody or several cages, a netdev the probe had to bring
+up (its link may still be training), ARP targets to wait for, and the first SETTLE_AFTER seconds, so
+that a Spark whose probe starts a little later is still heard on a cage that turns out to be shared.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +63,66 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 PACKET_OUTGOING = 4
+SETTLE_AFTER = 1.0
+"""Seconds every probe of a node listens before it may end early: Ansible starts the probes of all nodes
+within a fraction of a second, so a Spark that starts later is still heard before anyone stops."""
+
+
+class Rendezvous:
+    """What the probes of one node heard, cage by cage, shared between their threads, and whether they
+    may stop before their window (see the module docstring)."""
+
+    def __init__(self, node: str, cages: Mapping[str, str], *, hold_window: bool) -> None:
+        self.node = node
+        self.cages = dict(cages)
+        """netdev -> the cage (port) it belongs to; a netdev missing here is its own cage."""
+        self._heard: dict[str, set[tuple[str, str]]] = {cage: set() for cage in self.cages.values()}
+        self._answered: dict[str, set[tuple[str, str]]] = {cage: set() for cage in self.cages.values()}
+        self._hold = hold_window
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
+        self._settled = False
+
+    def cage(self, iface: str) -> str:
+        return self.cages.get(iface, iface)
+
+    def hold_window(self) -> None:
+        """Give up ending early (a netdev was brought up: its link may not have trained yet)."""
+        with self._lock:
+            self._hold = True
+
+    def heard(self, iface: str, far_node: str, far_cage: str, far_heard: list[Any]) -> None:
+        """Note a frame from another node's cage and whether that cage says it heard this one."""
+        cage = self.cage(iface)
+        with self._lock:
+            self._heard.setdefault(cage, set()).add((far_node, far_cage))
+            if f"{self.node}:{cage}" in far_heard:
+                self._answered.setdefault(cage, set()).add((far_node, far_cage))
+
+    def heard_by(self, iface: str) -> list[str]:
+        """The far cages the cage of `iface` heard, as NODE:CAGE, for its frames to carry."""
+        with self._lock:
+            return sorted(f"{node}:{cage}" for node, cage in self._heard.get(self.cage(iface), ()))
+
+    def settled(self) -> bool:
+        """True once every cage with carrier heard exactly one far cage and was heard by it."""
+        with self._lock:
+            if not self._settled and not self._hold and time.monotonic() - self._start >= SETTLE_AFTER:
+                self._settled = all(
+                    len(self._heard.get(cage, ())) == 1 and self._heard[cage] == self._answered.get(cage)
+                    for cage in set(self.cages.values())
+                    if any(_carrier(dev) for dev, owner in self.cages.items() if owner == cage))
+            return self._settled
 
 
 def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25,
-          bring_up: bool = False, arp_targets: tuple[str, ...] = ()) -> dict[str, Any]:
+          bring_up: bool = False, arp_targets: tuple[str, ...] = (),
+          rendezvous: Rendezvous | None = None) -> dict[str, Any]:
     """Probe one interface: the report of every identity heard and of every `arp_targets` address that
-    answered (`error` set when the probe could not run)."""
+    answered (`error` set when the probe could not run). With a `rendezvous` shared by the node's other
+    probes, it may end before `listen` (then `settled` is true)."""
     node, _, announced_iface = announce.partition(":")
+    rendezvous = rendezvous or Rendezvous(node, {}, hold_window=True)
     report: dict[str, Any] = {
         "probe": MAGIC,
         "version": VERSION,
@@ -71,6 +134,7 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
         "own_node": [],
         "answered": [],
         "brought_up": False,
+        "settled": False,
         "error": None,
     }
     if not Path(f"/sys/class/net/{iface}").exists():
@@ -85,6 +149,7 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
                 socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as arp:
             sock.bind((iface, ETHERTYPE))
             if bring_up and not _is_up(sock, iface):
+                rendezvous.hold_window()
                 _set_up(sock, iface, True)
                 report["brought_up"] = True
             try:
@@ -92,12 +157,13 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
                 # on the socket, which its first receive would raise.
                 arp.bind((iface, ETH_P_ARP))
                 identity = {"magic": MAGIC, "v": VERSION, "node": node, "iface": announced_iface,
-                            "mac": report["mac"], "run": os.urandom(8).hex()}
-                _exchange(sock, arp, report, identity, listen, interval, arp_targets)
+                            "cage": rendezvous.cage(iface), "mac": report["mac"], "run": os.urandom(8).hex()}
+                _exchange(sock, arp, report, identity, listen, interval, arp_targets, rendezvous)
             finally:
                 if report["brought_up"]:
                     _set_up(sock, iface, False)
     except OSError as exc:
+        rendezvous.hold_window()
         report["error"] = f"{iface}: {exc.strerror or exc}"
         if exc.errno == errno.ENETDOWN:
             report["error"] += " (the interface is down: rerun with --bring-up)"
@@ -106,15 +172,17 @@ def probe(iface: str, announce: str, listen: float = 3.0, interval: float = 0.25
     return report
 
 
-def probe_all(node: str, interfaces: list[str], listen: float,
-              arp_targets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def probe_all(node: str, interfaces: list[str], listen: float, arp_targets: tuple[str, ...] = (),
+              cages: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Probe every interface at once (the windows of all probes on all nodes must overlap), each brought up
-    for its run if it is down; reports in the order of `interfaces`."""
+    for its run if it is down; reports in the order of `interfaces`. Given the cage of every interface
+    (`cages`), the probes end as soon as every cage has met its far end; ARP targets keep the window."""
     reports: list[dict[str, Any]] = [{} for _ in interfaces]
+    rendezvous = Rendezvous(node, cages or {}, hold_window=cages is None or bool(arp_targets))
 
     def run(index: int) -> None:
         reports[index] = probe(interfaces[index], f"{node}:{interfaces[index]}", listen, bring_up=True,
-                               arp_targets=arp_targets)
+                               arp_targets=arp_targets, rendezvous=rendezvous)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(interfaces))]
     for thread in threads:
@@ -156,11 +224,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _exchange(sock: socket.socket, arp: socket.socket, report: dict[str, Any], identity: dict[str, Any],
-              listen: float, interval: float, arp_targets: tuple[str, ...]) -> None:
+              listen: float, interval: float, arp_targets: tuple[str, ...], rendezvous: Rendezvous) -> None:
     """Send the identity (and the ARP probes) every `interval` seconds and collect other identities (and ARP
-    replies from the targets) until `listen` ends."""
+    replies from the targets) until `listen` ends, or until the rendezvous settles (after one last frame,
+    which tells the far end it was heard)."""
     src = bytes.fromhex(str(identity["mac"]).replace(":", ""))
-    frame = BROADCAST + src + struct.pack("!H", ETHERTYPE) + json.dumps(identity).encode()
+    header = BROADCAST + src + struct.pack("!H", ETHERTYPE)
     probes = [_arp_probe(src, target) for target in arp_targets]
     wanted = {socket.inet_aton(target) for target in arp_targets}
     heard: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -168,7 +237,9 @@ def _exchange(sock: socket.socket, arp: socket.socket, report: dict[str, Any], i
     deadline = time.monotonic() + listen
     next_send = time.monotonic()
     while (now := time.monotonic()) < deadline:
-        if now >= next_send:
+        settled = rendezvous.settled()
+        if now >= next_send or settled:
+            frame = header + json.dumps({**identity, "heard": rendezvous.heard_by(report["iface"])}).encode()
             for out, data in [(sock, frame)] + [(arp, request) for request in probes]:
                 try:
                     out.send(data)
@@ -177,13 +248,16 @@ def _exchange(sock: socket.socket, arp: socket.socket, report: dict[str, Any], i
                 if out is sock:
                     report["sent"] += 1
             next_send = now + interval
+        if settled:
+            report["settled"] = True
+            break
         ready, _, _ = select.select([sock, arp], [], [], max(0.0, min(next_send, deadline) - time.monotonic()))
         for receiver in ready:
             data, address = receiver.recvfrom(65535)
             if address[0] != report["iface"]:  # belt and braces: only frames of this interface
                 continue
             if receiver is sock:
-                _record(data, address, identity, heard)
+                _record(data, address, identity, heard, rendezvous)
             elif (sender := _arp_reply_from(data, src)) in wanted:
                 answered.add(socket.inet_ntoa(sender))
     for (peer_node, peer_iface, peer_mac), entry in sorted(heard.items()):
@@ -211,8 +285,8 @@ def _arp_reply_from(data: bytes, own_mac: bytes) -> bytes | None:
 
 
 def _record(data: bytes, address: Any, identity: dict[str, Any],
-            heard: dict[tuple[str, str, str], dict[str, Any]]) -> None:
-    """Count one received frame if it is another probe's identity."""
+            heard: dict[tuple[str, str, str], dict[str, Any]], rendezvous: Rendezvous) -> None:
+    """Count one received frame if it is another probe's identity, and tell the rendezvous of other nodes'."""
     if address[2] == PACKET_OUTGOING or len(data) < 15:
         return
     try:
@@ -224,6 +298,18 @@ def _record(data: bytes, address: Any, identity: dict[str, Any],
     key = (str(payload.get("node")), str(payload.get("iface")), str(payload.get("mac")))
     entry = heard.setdefault(key, {"src_mac": data[6:12].hex(":"), "frames": 0})
     entry["frames"] += 1
+    far_heard = payload.get("heard")
+    if key[0] != identity["node"]:
+        rendezvous.heard(address[0], key[0], str(payload.get("cage") or key[1]),
+                         far_heard if isinstance(far_heard, list) else [])
+
+
+def _carrier(iface: str) -> bool:
+    """Whether the link of `iface` is up (reading the file of an interface that is down fails)."""
+    try:
+        return Path(f"/sys/class/net/{iface}/carrier").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def _mac(iface: str) -> str:

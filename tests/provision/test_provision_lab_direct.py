@@ -86,6 +86,18 @@ def test_check_mode_on_a_provisioned_cluster_reports_no_change(direct_lab: Lab) 
     assert unchanged(outcome.recap) == {"spark1": 0, "spark2": 0}
 
 
+def test_second_run_ends_discovery_early_and_confirms_in_the_apply_step(direct_lab: Lab) -> None:
+    """Nothing changed: every probe ends once each cabled cage has met its far end (not after the whole
+    window), and each node, having nothing to apply, proves its peers in the apply step itself."""
+    result = direct_lab.playbook("-v")
+    assert result.returncode == 0, result.stdout[-3000:]
+    probed = result.stdout.split("TASK [sparkctl_discover : Probe", 1)[1].split("TASK [", 1)[0]
+    assert probed.count("settled: true") == 8 and "settled: false" not in probed  # 4 netdevs on each node
+    confirm = result.stdout.split("TASK [sparkctl_fabric : Ping every fabric peer", 1)[1].split("TASK [", 1)[0]
+    assert "skipping: [spark1]" in confirm and "skipping: [spark2]" in confirm
+    assert result.stdout.count("confirmed: true") == 2
+
+
 def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: Lab) -> None:
     direct_lab.cli("cable", "spark1:p1", "spark2:p1")
     result = direct_lab.playbook()

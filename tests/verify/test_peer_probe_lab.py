@@ -156,3 +156,79 @@ def test_arp_target_answers_only_where_its_owner_is(netns: list[str], probe_copy
     assert to_storage["error"] is None and to_peer["error"] is None
     assert to_storage["answered"] == ["10.30.0.100"]
     assert to_peer["answered"] == []
+
+
+def _probe_nodes(probe: Path, nodes: list[tuple[str, str, dict[str, str]]], listen: float) -> list[dict[str, Any]]:
+    """Run `probe_all` at once in each (namespace, node, {netdev: cage}) with the system Python, as the
+    discovery module does on each Spark; per node, (its reports, the seconds it took)."""
+    code = ("import json, sys, time; sys.path.insert(0, sys.argv[1]); import peer_probe; "
+            "cages = json.loads(sys.argv[3]); start = time.monotonic(); "
+            "reports = peer_probe.probe_all(sys.argv[2], sorted(cages), float(sys.argv[4]), cages=cages); "
+            "print(json.dumps({'reports': reports, 'seconds': time.monotonic() - start}))")
+    processes = [subprocess.Popen(["ip", "netns", "exec", ns, SYSTEM_PYTHON, "-c", code, str(probe.parent), node,
+                                   json.dumps(cages), str(listen)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+                 for ns, node, cages in nodes]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err + out
+        results.append(json.loads(out))
+    return results
+
+
+def _cable(a: tuple[str, str], b: tuple[str, str]) -> None:
+    _ip("link", "add", a[1], "netns", a[0], "type", "veth", "peer", "name", b[1], "netns", b[0])
+    for ns, iface in (a, b):
+        _ip("-n", ns, "link", "set", iface, "up")
+
+
+def test_cabled_nodes_end_their_probes_once_each_cage_met_its_far_end(netns: list[str], probe_copy: Path) -> None:
+    """Both halves of spark1's p0 to spark2's p0 (one veth per half), spark1's p1 cabled to nothing: both
+    nodes stop after about a second of a 6 s window, with the whole cabling heard."""
+    spark1, spark2 = _add(netns, "s1"), _add(netns, "s2")
+    _cable((spark1, "enp1s0f0np0"), (spark2, "enp1s0f0np0"))
+    _cable((spark1, "enP2p1s0f0np0"), (spark2, "enP2p1s0f0np0"))
+    _ip("link", "add", "enp1s0f1np1", "netns", spark1, "type", "veth", "peer", "name", "loose", "netns", spark1)
+    _ip("-n", spark1, "link", "set", "enp1s0f1np1", "up")  # no carrier: its far end is down
+    halves = {"enp1s0f0np0": "p0", "enP2p1s0f0np0": "p0"}
+
+    one, two = _probe_nodes(probe_copy, [(spark1, "spark1", {**halves, "enp1s0f1np1": "p1"}),
+                                         (spark2, "spark2", halves)], listen=6)
+
+    for result, far in ((one, "spark2"), (two, "spark1")):
+        assert result["seconds"] < 3.5, result
+        assert all(report["settled"] for report in result["reports"]), result
+        heard = {(h["node"], h["iface"]) for r in result["reports"] if r["iface"] != "enp1s0f1np1" for h in r["heard"]}
+        assert heard == {(far, "enp1s0f0np0"), (far, "enP2p1s0f0np0")}
+
+
+def test_a_cage_that_hears_two_sparks_keeps_the_whole_window(netns: list[str], probe_copy: Path) -> None:
+    """p0 of three Sparks on one bridge: no cage meets exactly one far end, so every probe listens for the
+    whole window and the merge sees the crowd."""
+    nodes, switch = [_add(netns, f"s{n}") for n in (1, 2, 3)], _add(netns, "sw")
+    _ip("-n", switch, "link", "add", "br0", "type", "bridge")
+    for number, ns in enumerate(nodes, start=1):
+        _ip("link", "add", "enp1s0f0np0", "netns", ns, "type", "veth", "peer", "name", f"swp{number}", "netns", switch)
+        _ip("-n", switch, "link", "set", f"swp{number}", "master", "br0", "up")
+        _ip("-n", ns, "link", "set", "enp1s0f0np0", "up")
+    _ip("-n", switch, "link", "set", "br0", "up")
+
+    results = _probe_nodes(probe_copy, [(ns, f"spark{n}", {"enp1s0f0np0": "p0"}) for n, ns in enumerate(nodes, 1)],
+                           listen=2)
+
+    for result in results:
+        assert result["seconds"] >= 2, result
+        assert not result["reports"][0]["settled"] and len(result["reports"][0]["heard"]) == 2
+
+
+def test_a_far_end_that_never_answers_keeps_the_whole_window(netns: list[str], probe_copy: Path) -> None:
+    """spark1's p0 has carrier but the far end runs no probe (a Spark left out of the run): spark1 cannot
+    know it was heard, so it listens for the whole window."""
+    spark1, spark2 = _add(netns, "s1"), _add(netns, "s2")
+    _cable((spark1, "enp1s0f0np0"), (spark2, "enp1s0f0np0"))
+
+    (result,) = _probe_nodes(probe_copy, [(spark1, "spark1", {"enp1s0f0np0": "p0"})], listen=2)
+
+    assert result["seconds"] >= 2 and not result["reports"][0]["settled"]
+    assert result["reports"][0]["heard"] == []
