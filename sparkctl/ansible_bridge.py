@@ -17,7 +17,7 @@ from sparkctl.inventory import HostVars, Inventory
 from sparkctl.model import Cable, ClusterPlan, Endpoint
 from sparkctl.planner import build_plan
 from sparkctl.reachability import ping_targets
-from sparkctl.render import node_files
+from sparkctl.render import CABLING_PATH, node_files
 from sparkctl.services import layout
 from sparkctl.services.spec import read_services
 from sparkctl.settings import ClusterSettings, read_settings
@@ -123,7 +123,7 @@ def services_view(
     spec = read_services(inventory)
     if not spec.services:  # nothing to place on the fabric, so no plan (and no recorded cabling) is needed
         return layout.node_files(spec, [], node)
-    source = f"{layout.CABLING_RECORD} on {node}"
+    source = f"{CABLING_PATH} on {node}"
     plan = build_plan(settings, parse_discovered(recorded, list(inventory.hosts), source) or None)
     return layout.node_files(spec, layout.lay_out(spec, settings, plan), node)
 

@@ -19,13 +19,14 @@ import jinja2
 from sparkctl import tuning
 from sparkctl.errors import InputError
 from sparkctl.model import ClusterPlan
+from sparkctl.node.node_facts import CABLING_RECORD
 
 NETPLAN_PATH = "/etc/netplan/60-sparkctl-fabric.yaml"
 ENV_PATH = "/etc/sparkctl/fabric.env"
 PROFILE_PATH = "/etc/profile.d/sparkctl-fabric.sh"
 SYSTEMD_PATH = "/etc/systemd/system.conf.d/60-sparkctl-fabric.conf"
 SYSCTL_PATH = "/etc/sysctl.d/60-sparkctl-fabric.conf"
-CABLING_PATH = "/etc/sparkctl/cabling.json"
+CABLING_PATH = str(CABLING_RECORD)
 """The cabling the fabric was configured for: verify-link checks the wires against it."""
 
 

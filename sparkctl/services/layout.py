@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass
 
 from sparkctl.errors import InputError
 from sparkctl.model import ClusterPlan
+from sparkctl.render import ENV_PATH as FABRIC_ENV
 from sparkctl.services.spec import KEY, Service, ServicesSpec
 from sparkctl.settings import ClusterSettings
 
 UNIT_DIR = "/etc/systemd/system"
 ENV_DIR = "/etc/sparkctl/services"
 MANIFEST_PATH = "/etc/sparkctl/services.json"
-FABRIC_ENV = "/etc/sparkctl/fabric.env"
-CABLING_RECORD = "/etc/sparkctl/cabling.json"
 UNIT_PREFIX = "sparkctl-svc-"
 MODEL_CACHE_DIR = "/var/lib/sparkctl/models"
 """The node's Hugging Face cache, mounted where the images look for it (HF_HOME of root in the container)."""
