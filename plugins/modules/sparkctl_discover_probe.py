@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_discover_probe`: learn who is on the other end of each fabric cable.
 
-The logic lives in `sparkctl.node.peer_probe` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_discover_probe` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.peer_probe`.
 """
 
 from __future__ import annotations
@@ -64,27 +63,3 @@ reports:
   elements: dict
   returned: always
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node.peer_probe import probe_all
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "node": {"type": "str", "required": True},
-            "interfaces": {"type": "list", "elements": "str", "required": True},
-            "listen_seconds": {"type": "float", "default": 3.0},
-            "arp_targets": {"type": "list", "elements": "str", "default": []},
-            "cages": {"type": "dict", "default": {}},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    cages = {str(iface): str(cage) for iface, cage in params["cages"].items()} or None
-    module.exit_json(changed=False, reports=probe_all(params["node"], params["interfaces"], params["listen_seconds"],
-                                                      tuple(params["arp_targets"]), cages))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_environment`: write the fabric environment files and prove shells and units see them.
 
-The logic lives in `sparkctl.node.environment` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_environment` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.environment`.
 """
 
 from __future__ import annotations
@@ -63,33 +62,3 @@ written:
   elements: str
   returned: always
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import environment
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "files": {"type": "dict", "required": True},
-            "wanted": {"type": "dict", "required": True},
-            "node": {"type": "str", "required": True},
-            "systemd_reload": {"type": "bool", "default": True},
-            "verify_login_shell": {"type": "bool", "default": True},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    try:
-        result = environment.converge(
-            params["files"], {str(k): str(v) for k, v in params["wanted"].items()}, node=params["node"],
-            systemd_reload=params["systemd_reload"], verify_login_shell=params["verify_login_shell"],
-            check_mode=module.check_mode, run=module_runner(module))
-    except environment.FabricEnvironmentError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_fabric`: bring a node's fabric to its plan, with a rollback the node arms itself.
 
-The logic lives in `sparkctl.node.fabric` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_fabric` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.fabric`.
 """
 
 from __future__ import annotations
@@ -119,52 +118,3 @@ message:
   type: str
   returned: when state is restored
 """
-
-from pathlib import Path
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node.fabric import Fabric, FabricError, Settings
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["applied", "confirmed", "restored"], "required": True},
-            "plan": {"type": "dict", "required": True},
-            "armed_at": {"type": "float"},
-            "settle_timeout": {"type": "float", "default": 15.0},
-            "confirm_window": {"type": "float", "default": 60.0},
-            "apply_method": {"type": "str", "choices": ["networkctl", "netplan_apply"], "default": "networkctl"},
-            "guard_management": {"type": "bool", "default": True},
-            "management_port": {"type": "int", "default": 22},
-            "verify_peers": {"type": "bool", "default": True},
-            "verify_storage": {"type": "bool", "default": True},
-            "state_dir": {"type": "path", "default": "/var/lib/sparkctl/fabric"},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-
-    run = module_runner(module)
-    settings = Settings(
-        settle_timeout=params["settle_timeout"], confirm_window=params["confirm_window"],
-        method=params["apply_method"], guard_management=params["guard_management"],
-        management_port=params["management_port"], verify_peers=params["verify_peers"],
-        verify_storage=params["verify_storage"], state_dir=Path(params["state_dir"]),
-    )
-    fabric = Fabric(run, params["plan"], settings)
-    try:
-        if params["state"] == "applied":
-            result = fabric.applied(module.check_mode)
-        elif params["state"] == "confirmed":
-            result = fabric.confirmed(params["armed_at"], module.check_mode)
-        else:
-            result = fabric.restored(params["armed_at"], module.check_mode)
-    except FabricError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_packages`: check a node has the fabric tools, or ask apt which ones it offers.
 
-The logic lives in `sparkctl.node.packages` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_packages` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.packages`.
 """
 
 from __future__ import annotations
@@ -67,39 +66,3 @@ not_offered:
   elements: str
   returned: when mode is install
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import packages
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "mode": {"type": "str", "choices": ["install", "verify"], "required": True},
-            "base": {"type": "list", "elements": "str", "required": True},
-            "optional": {"type": "list", "elements": "str", "default": []},
-            "commands": {"type": "dict", "default": {}},
-            "node": {"type": "str", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["mode"] == "verify":
-        lacking = packages.missing([*params["base"], *params["optional"]],
-                                   {str(k): str(v) for k, v in params["commands"].items()})
-        if lacking:
-            module.fail_json(msg=f"sparkctl_packages_mode is verify (packages are not installed here) and "
-                                 f"{params['node']} lacks {', '.join(lacking)}. Install them, or set "
-                                 "sparkctl_packages_mode: install.", missing=lacking)
-        module.exit_json(changed=False, missing=[])
-    try:
-        install, not_offered = packages.to_install(params["base"], params["optional"], module_runner(module),
-                                                   node=params["node"])
-    except packages.PackagesError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(changed=False, install=install, not_offered=not_offered)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,11 @@
 """Ansible module `sparkctl_services_images`: pull a node's missing images in the background, then wait for them.
 
-The work on the node is sparkctl/node/image_pulls.py, shipped as module_utils. Started on every
-Spark in one task, the pulls run side by side; the waiting task is retried by Ansible and reports
-each node's progress (`progress`) on every try, which `sparkctl deploy` shows per node.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_services_images` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.image_pulls`.
+
+Started on every Spark in one task, the pulls run side by side; the waiting task is retried by
+Ansible and reports each node's progress (`progress`) on every try, which `sparkctl deploy` shows per
+node.
 """
 
 from __future__ import annotations
@@ -74,46 +77,3 @@ done:
   type: bool
   returned: always
 """
-
-import os
-from dataclasses import asdict
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import image_pulls
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "images": {"type": "list", "elements": "str", "required": True},
-            "container_cli": {"type": "path", "default": "/usr/bin/docker"},
-            "wait": {"type": "bool", "default": False},
-            "requires": {"type": "list", "elements": "path", "default": []},
-        },
-        supports_check_mode=True,
-    )
-    run = module_runner(module)
-    cli, images = module.params["container_cli"], module.params["images"]
-    if not module.params["wait"]:
-        absent = [path for path in module.params["requires"] if not os.path.exists(path)]
-        if absent:
-            module.fail_json(msg=f"there is no {', '.join(absent)} here: provision the fabric first (sparkctl provision, "
-                             "or playbooks/site.yml). Nothing was changed.")
-        try:
-            pulls = image_pulls.start_missing(run, cli, images, module.check_mode)
-        except RuntimeError as exc:
-            module.fail_json(msg=str(exc))
-        module.exit_json(changed=any(p.state != "present" for p in pulls), done=False,
-                         images=[asdict(p) for p in pulls], progress=image_pulls.progress(pulls))
-    pulls = [image_pulls.look(run, cli, image) for image in images]
-    result = {"images": [asdict(p) for p in pulls], "progress": image_pulls.progress(pulls),
-              "done": all(p.state != "pulling" for p in pulls)}
-    failed = [p for p in pulls if p.state in ("failed", "missing")]
-    if result["done"] and failed:
-        module.fail_json(msg="image pulls failed: " + "; ".join(p.line() for p in failed), **result)
-    module.exit_json(changed=False, **result)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,10 @@
 """Ansible module `sparkctl_services_models`: put a node's models in its cache, fetched once or copied from the head.
 
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_services_models` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.model_cache`.
+
 What to fetch and from where to copy is laid out by the sparkctl package (the `sparkctl_services`
-lookup); the work on the node is sparkctl/node/model_cache.py, shipped as module_utils.
+lookup).
 """
 
 from __future__ import annotations
@@ -74,39 +77,3 @@ done:
   type: bool
   returned: with wait
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import model_cache
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "models": {"type": "list", "elements": "dict", "required": True},
-            "action": {"type": "str", "choices": ["fetch", "copy"], "required": True},
-            "wait": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
-    run = module_runner(module)
-    tasks, check = module.params["models"], module.check_mode
-    try:
-        if module.params["action"] == "fetch" and module.params["wait"]:
-            done, progress, states = model_cache.fetch_progress(tasks, run)
-            failed = [f"{s['model']}: {s['detail']}" for s in states if s["state"] == "failed"]
-            if done and failed:
-                module.fail_json(msg="model downloads failed: " + "; ".join(failed), done=done, progress=progress,
-                                 models=states)
-            module.exit_json(changed=False, done=done, progress=progress, models=states)
-        if module.params["action"] == "fetch":
-            records = model_cache.start_fetches(tasks, run, check)
-        else:
-            records = model_cache.copy_missing(tasks, run, check)
-    except model_cache.ModelError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=any(r["changed"] for r in records), models=records)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,9 @@
 """Ansible module `sparkctl_services_ready`: wait until a node's services answer on their own APIs.
 
-The checks live in sparkctl/node/health.py (shipped as module_utils), the same code `sparkctl status`
-runs on the nodes.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_services_ready` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.health`.
+
+The checks are the same code `sparkctl status` runs on the nodes.
 """
 
 from __future__ import annotations
@@ -43,41 +45,3 @@ services:
   elements: dict
   returned: always
 """
-
-import json
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import health
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "manifest": {"type": "path", "default": "/etc/sparkctl/services.json"},
-            "services": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
-
-    run = module_runner(module)
-    try:
-        with open(module.params["manifest"], encoding="utf-8") as handle:
-            instances = json.load(handle)["instances"]
-    except FileNotFoundError:
-        instances = []
-    chosen = set(module.params["services"])
-    instances = [i for i in instances if not chosen or i["service"] in chosen]
-    if module.check_mode:
-        module.exit_json(changed=False, services=[health.verdict(i, run) for i in instances])
-    verdicts = health.wait_ready(instances, run)
-    failed = [v for v in verdicts if not v["healthy"]]
-    if failed:
-        lines = [f"{v['service']} ({v['unit']}): {v['detail']}; last journal lines: "
-                 + " | ".join(v.get("journal", [])[-8:]) for v in failed]
-        module.fail_json(msg="services that did not come up: " + " ;; ".join(lines), services=verdicts)
-    module.exit_json(changed=False, services=verdicts)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,10 @@
 """Ansible module `sparkctl_services_units`: a Spark's service units written in one go, then (re)started.
 
-The units come from the sparkctl package (the `sparkctl_services` lookup); the work on the node is
-sparkctl/node/service_units.py, shipped as module_utils. One call writes every file instead of one
-task round trip per file, which is most of what a deploy that changes nothing costs.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_services_units` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.service_units`.
+
+The units come from the sparkctl package (the `sparkctl_services` lookup). One call writes every
+file instead of one task round trip per file, which is most of what a deploy that changes nothing costs.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ module: sparkctl_services_units
 author: sparkctl
 short_description: Write a Spark's service units and env files, remove undeclared ones, and (re)start them
 description:
-  - With O(step=write), writes each unit, its env file (mode 0600, root only: it may hold tokens, and it is never
+  - With O(step=write), writes each unit, its env file (mode 0600, root only, as it may hold tokens; it is never
     shown in a diff) and the manifest where they differ; with O(prune), stops, disables and removes the units of
     services no longer declared; reloads systemd once when a unit file changed.
   - With O(step=start), restarts each running unit whose unit or env file is newer than its start (so a change is
@@ -86,37 +88,3 @@ started:
   elements: str
   returned: with step=start
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import service_units
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "layout": {"type": "dict", "required": True},
-            "units": {"type": "list", "elements": "dict", "required": True},
-            "env_files": {"type": "dict", "default": {}, "no_log": True},
-            "written": {"type": "list", "elements": "str", "default": []},
-            "prune": {"type": "bool", "default": False},
-            "step": {"type": "str", "choices": ["write", "start"], "required": True},
-        },
-        supports_check_mode=True,
-    )
-    run = module_runner(module)
-    params = module.params
-    try:
-        if params["step"] == "write":
-            written = service_units.write(params["units"], params["env_files"], params["layout"], params["prune"],
-                                          run, module.check_mode)
-            module.exit_json(changed=bool(written.changed or written.removed), changed_files=written.changed,
-                             removed=written.removed, diff=written.diff)
-        done = service_units.start(params["units"], run, module.check_mode, params["written"])
-    except (RuntimeError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=any(done.values()), **done)
-
-
-if __name__ == "__main__":
-    main()

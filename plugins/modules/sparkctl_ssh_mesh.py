@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_ssh_mesh`: read what a Spark has of the cluster SSH key, or keep its files as planned.
 
-The logic lives in `sparkctl.node.mesh_files` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_ssh_mesh` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.mesh_files`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ description:
     removes every C(authorized_keys) line matching O(stale) and adds O(line), writes the cluster's known_hosts
     and sets sparkctl's marked block at the top of C(~/.ssh/config), each only when it differs, all owned by
     the mesh user; and removes O(leftovers). The private key never appears in a diff or a log.
-  - With O(key_pair), O(state=read) also returns the cluster key's C(private_key) and C(public_key): give such a
+  - With O(key_pair), O(state=read) also returns the cluster key's C(private_key) and C(public_key), so give such a
     task C(no_log).
 options:
   state:
@@ -95,45 +94,3 @@ removed:
   elements: str
   returned: when state is installed
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import mesh_files
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["read", "installed"], "required": True},
-            "user": {"type": "str", "required": True},
-            "key_name": {"type": "str", "required": True},
-            "known_hosts_name": {"type": "str"},
-            "private_key": {"type": "str", "no_log": True},
-            "public_key": {"type": "str"},
-            "line": {"type": "str"},
-            "stale": {"type": "str", "no_log": False},
-            "known_hosts": {"type": "str"},
-            "config_block": {"type": "str"},
-            "key_pair": {"type": "bool", "default": False},
-            "leftovers": {"type": "list", "elements": "path", "default": []},
-        },
-        required_if=[("state", "installed", ("known_hosts_name", "known_hosts", "config_block"))],
-        required_together=[("private_key", "public_key"), ("line", "stale")],
-        supports_check_mode=True,
-    )
-    params = module.params
-    try:
-        if params["state"] == "read":
-            module.exit_json(changed=False, **mesh_files.read(params["user"], params["key_name"],
-                                                              key_pair=params["key_pair"]))
-        result = mesh_files.install(
-            mesh_files.Account.of(params["user"]), params["key_name"], params["known_hosts_name"], private_key=params["private_key"],
-            public_key=params["public_key"], line=params["line"], stale=params["stale"],
-            known_hosts=params["known_hosts"], config_block=params["config_block"], leftovers=params["leftovers"],
-            check_mode=module.check_mode)
-    except (mesh_files.MeshFilesError, OSError) as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,10 @@
 """Ansible module `sparkctl_ssh_mesh_check`: SSH from this Spark to each of its peers, batch mode, and report.
 
-The work is sparkctl/node/ssh_mesh.py (shipped as module_utils). The module only reports: which peers
-answered and what ssh said for those that did not. The role decides what a failure means.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_ssh_mesh_check` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.ssh_mesh`.
+
+It only reports: which peers answered and what ssh said for those that did not. The role decides
+what a failure means.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ description:
   - With O(identity), with that key only and no configuration file read, the peer's host key checked against
     O(known_hosts) under its inventory name; used to prove a new cluster key before it is put in use.
   - Does not fail because a peer did not answer (C(peers) says which did not, and why) unless O(required) is
-    true: then it fails naming every peer it could not reach and what ssh said.
+    true, and then it fails naming every peer it could not reach and what ssh said.
 options:
   peers:
     description: The Sparks to reach, each with C(name) (the inventory name), C(address) and C(port).
@@ -62,33 +65,3 @@ peers:
   elements: dict
   returned: always
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import ssh_mesh
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "peers": {"type": "list", "elements": "dict", "required": True},
-            "user": {"type": "str", "required": True},
-            "identity": {"type": "path"},
-            "known_hosts": {"type": "path"},
-            "timeout": {"type": "int", "default": 5},
-            "required": {"type": "bool", "default": False},
-        },
-        required_by={"identity": ["known_hosts"]},
-        supports_check_mode=True,
-    )
-    params = module.params
-    peers = ssh_mesh.check_peers(params["peers"], params["user"], params["identity"], params["known_hosts"],
-                                 params["timeout"])
-    unreachable = [f"{p['name']} ({p['error'] or 'exit status ' + str(p['rc'])})" for p in peers if not p["ok"]]
-    if unreachable and params["required"]:
-        how = "with that key alone" if params["identity"] else "batch mode, host key checked"
-        module.fail_json(msg=f"cannot SSH (as {params['user']}, {how}) to {', '.join(unreachable)}", peers=peers)
-    module.exit_json(changed=False, peers=peers)
-
-
-if __name__ == "__main__":
-    main()

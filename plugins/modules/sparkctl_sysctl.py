@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_sysctl`: make the planned kernel settings live, naming those a node cannot set.
 
-The logic lives in `sparkctl.node.sysctl` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_sysctl` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.sysctl`.
 """
 
 from __future__ import annotations
@@ -57,36 +56,3 @@ unapplied:
   elements: str
   returned: always
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import sysctl
-from ansible.module_utils.sparkctl_node.files import ensure, planned
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "file": {"type": "dict"},
-            "settings": {"type": "dict", "required": True},
-            "unavailable": {"type": "str", "choices": ["fail", "report"], "default": "fail"},
-        },
-        supports_check_mode=True,
-    )
-
-    written = ensure(*planned(module.params["file"]), module.check_mode) if module.params["file"] else None
-    run = module_runner(module)
-    wanted = {str(k): str(v) for k, v in module.params["settings"].items()}
-    settable, stuck, failed = sysctl.apply(wanted, run, module.check_mode)
-    unapplied = [d.why_stuck() for d in stuck]
-    result = {"set": [d.key for d in settable], "unapplied": unapplied, "diff": written or {}}
-    if stuck and module.params["unavailable"] == "fail":
-        module.fail_json(msg="cannot set " + "; ".join(unapplied) + "; set them on the machine that owns the kernel, "
-                         "or set sparkctl_tuning_unavailable: report to go on without them.", **result)
-    if failed:
-        module.fail_json(msg=failed, **result)
-    module.exit_json(changed=bool(settable) or written is not None, **result)
-
-
-if __name__ == "__main__":
-    main()

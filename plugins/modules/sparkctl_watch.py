@@ -1,8 +1,7 @@
-#!/usr/bin/python
 """Ansible module `sparkctl_watch`: install (or remove) the on-node fabric watch's systemd timer.
 
-The logic lives in `sparkctl.node.watch` (shipped as module_utils); this file only maps Ansible
-parameters and results onto it.
+Documentation only (for ansible-doc): the action plugin of the same name (plugins/action) runs the
+step `sparkctl_watch` of `sparkctl.node.steps` on the node, in one round trip; the work is in `sparkctl.node.watch`.
 """
 
 from __future__ import annotations
@@ -50,37 +49,3 @@ steps:
   elements: str
   returned: always
 """
-
-import sys
-from pathlib import Path
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkctl_node import watch
-from ansible.module_utils.sparkctl_node.networkd import module_runner
-from ansible.module_utils.sparkctl_node.rollback import RollbackError
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "enabled": {"type": "bool", "default": True},
-            "interval_minutes": {"type": "int", "default": 5},
-            "heal": {"type": "bool", "default": False},
-            "textfile": {"type": "path"},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-
-    run = module_runner(module)
-    textfile = Path(params["textfile"]) if params["textfile"] else None
-    files = watch.unit_files(sys.executable, params["interval_minutes"], params["heal"], textfile)
-    try:
-        steps = watch.install(run, files, params["enabled"], module.check_mode)
-    except RollbackError as error:
-        module.fail_json(msg=str(error))
-    module.exit_json(changed=bool(steps), steps=steps)
-
-
-if __name__ == "__main__":
-    main()

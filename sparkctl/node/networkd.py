@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 NETWORK_DIR = Path("/run/systemd/network")
 """Where netplan generate writes networkd's files (and nothing else writes)."""
@@ -49,15 +48,7 @@ TRANSIT_CONFIG_STATES = frozenset({"requesting", "configuring", "removing"})
 NO_CARRIER_STATES = frozenset({"off", "no-carrier"})
 
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
-"""Runs argv, returns (rc, stdout, stderr): Ansible's run_command on a node, a fake in tests."""
-
-
-def module_runner(module: Any) -> Callable[[Sequence[str]], tuple[int, str, str]]:
-    """The Runner of an Ansible module: its run_command (which logs and handles the environment)."""
-    def run(argv: Sequence[str]) -> tuple[int, str, str]:
-        rc, out, err = module.run_command(list(argv))
-        return int(rc), str(out), str(err)
-    return run
+"""Runs argv, returns (rc, stdout, stderr): `steps.subprocess_runner` on a node, a fake in tests."""
 
 
 class NetworkdError(Exception):

@@ -63,7 +63,7 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 PACKET_OUTGOING = 4
-SETTLE_AFTER = 1.0
+SETTLE_AFTER = 0.5
 """Seconds every probe of a node listens before it may end early: Ansible starts the probes of all nodes
 within a fraction of a second, so a Spark that starts later is still heard before anyone stops."""
 

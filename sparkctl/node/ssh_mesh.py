@@ -1,6 +1,6 @@
 """Can this Spark SSH to each of its peers: run on the node, every peer at once, one verdict per peer.
 
-Used by the `sparkctl_ssh_mesh_check` module (shipped as module_utils). Two ways to connect:
+The `sparkctl_ssh_mesh_check` step (`steps`). Two ways to connect:
 
 - by name through the user's `~/.ssh/config`, as mpirun and Ray do (the block the mesh role writes
   names the cluster key, the cluster's known_hosts and `StrictHostKeyChecking yes`);

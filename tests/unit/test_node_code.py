@@ -6,7 +6,10 @@ import ast
 import sys
 from pathlib import Path
 
+import yaml
+
 import sparkctl.node
+from sparkctl.node import steps
 
 NODE_PACKAGE = Path(sparkctl.node.__file__).parent
 REPO = NODE_PACKAGE.parent.parent
@@ -28,11 +31,33 @@ def test_node_code_imports_only_the_standard_library() -> None:
         assert not foreign, f"{path.name} imports {sorted(foreign)}, which a node does not have"
 
 
-def test_ansible_finds_the_node_package_as_module_utils() -> None:
-    link = REPO / "plugins" / "module_utils" / "sparkctl_node"
-    assert link.is_symlink() and link.resolve() == NODE_PACKAGE.resolve()
+def test_every_step_has_its_action_plugin_and_its_documentation() -> None:
+    """Ansible finds a task's action plugin, and ansible-doc its documentation, by the step's name."""
+    actions = REPO / "plugins" / "action"
+    documented = {p.stem for p in (REPO / "plugins" / "modules").glob("sparkctl_*.py")}
+    assert documented == set(steps.STEPS)
+    for name in steps.STEPS:
+        plugin = actions / f"{name}.py"
+        assert plugin.is_symlink() and plugin.resolve() == (actions / "_node_step.py").resolve(), name
     config = (REPO / "ansible.cfg").read_text(encoding="utf-8")
-    assert "module_utils = plugins/module_utils" in config and "library = plugins/modules" in config
+    assert "action_plugins = plugins/action" in config and "library = plugins/modules" in config
+
+
+def test_each_steps_documented_options_are_its_argument_spec() -> None:
+    """The options ansible-doc shows and the ones the action plugin validates are the same, type and default."""
+    for name, step in steps.STEPS.items():
+        source = (REPO / "plugins" / "modules" / f"{name}.py").read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        documentation = next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                             and getattr(node.targets[0], "id", "") == "DOCUMENTATION")
+        options = yaml.safe_load(documentation).get("options", {})
+        assert set(options) == set(step.argument_spec), name
+        for option, spec in step.argument_spec.items():
+            shown = options[option]
+            assert shown.get("type", "str") == spec.get("type", "str"), f"{name}.{option}"
+            assert shown.get("default") == spec.get("default"), f"{name}.{option}"
+            assert bool(shown.get("required")) == bool(spec.get("required")), f"{name}.{option}"
+            assert shown.get("choices") == spec.get("choices"), f"{name}.{option}"
 
 
 def test_scripts_sent_to_nodes_on_stdin_stand_alone() -> None:

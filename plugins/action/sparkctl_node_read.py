@@ -1,0 +1,1 @@
+_node_step.py

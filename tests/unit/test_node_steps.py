@@ -1,0 +1,53 @@
+"""The node steps as the action plugins run them: the bootstrap on a real Python, the result line, failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sparkctl import ansible_node_step
+from sparkctl.node import steps
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _on_node(request: dict[str, object]) -> dict[str, object]:
+    """Run one step the way the action plugin does: its script on a Python's stdin, in a clean environment
+    without sparkctl on the path."""
+    if not Path(SYSTEM_PYTHON).exists():
+        pytest.skip("needs /usr/bin/python3")
+    done = subprocess.run([SYSTEM_PYTHON, "-I", "-"], input=ansible_node_step.script(request), capture_output=True,
+                          check=False, cwd="/", env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    found = ansible_node_step.answer(done.stdout.decode())
+    assert found is not None, done.stderr.decode()
+    return found
+
+
+def test_a_step_runs_from_the_sources_the_script_carries() -> None:
+    found = _on_node({"step": "sparkctl_node_read", "params": {"netdevs": ["lo", "enp1s0f0np0"]}, "check_mode": False})
+    assert found["changed"] is False and found["uid"] == os.geteuid()
+    assert [link["ifname"] for link in found["links"]] == ["lo"]  # netdevs the host lacks are left out
+
+
+def test_a_failing_step_returns_its_message_and_data() -> None:
+    found = _on_node({"step": "sparkctl_packages", "check_mode": False,
+                      "params": {"mode": "verify", "base": ["no-such-tool-here"], "optional": [],
+                                 "commands": {}, "node": "spark1"}})
+    assert found["failed"] is True and found["missing"] == ["no-such-tool-here"]
+    assert "spark1 lacks no-such-tool-here" in str(found["msg"])
+
+
+def test_an_unexpected_error_is_a_failure_with_its_traceback() -> None:
+    def broken(argv: object) -> tuple[int, str, str]:
+        raise OSError("no such command")
+
+    found = steps.serve({"step": "sparkctl_node_read", "params": {"netdevs": []}, "check_mode": False}, broken)
+    assert found["failed"] is True and found["msg"] == "OSError: no such command"
+    assert "Traceback" in str(found["exception"])
+
+
+def test_output_without_a_result_line_is_no_answer() -> None:
+    assert ansible_node_step.answer("Traceback (most recent call last):\n  ...\nSyntaxError: x\n") is None
