@@ -11,7 +11,8 @@ name: sparkctl_discovery
 author: sparkctl
 short_description: The netdevs to probe, and the cabling merged from every Spark's probe reports
 description:
-  - With O(step=probe), what O(host) probes, as C(interfaces) (the fabric netdevs of O(present)), C(cages)
+  - With O(step=probe), what O(host) probes (failing when it has no fabric netdev, or when the cabling is not
+    pinned and the run leaves out some Spark, whose probe the others would then miss), as C(interfaces) (the fabric netdevs of O(present)), C(cages)
     (the cage of each) and C(arp_targets) (in a storage-split topology the storage servers' addresses, asked for by ARP so the merge
     learns which cage really goes to storage; otherwise none).
   - With O(step=merge), the cables every host of the play heard (their registered O(reports_var)), each
@@ -75,7 +76,16 @@ class LookupModule(ClusterLookup):
         settings = settings_from_hostvars(cluster.hosts, cluster.hostvars, cluster.inventory_file)
         storage = settings.storage if settings.topology == "storage-split" else None
         if self.get_option("step") == "probe":
+            left_out = [h for h in cluster.hosts if h not in cluster.variables.get("ansible_play_hosts_all", [])]
+            if settings.cabling is None and left_out:
+                raise AnsibleError(f"Discovering the cabling needs every Spark to announce itself, and this run leaves "
+                                   f"out {', '.join(left_out)} (--limit?). Run on all Sparks, or pin the cables in "
+                                   "sparkctl_cabling.")
             interfaces = [dev for dev in self.get_option("present") if dev in hardware.ALL_NETDEVS]
+            if not interfaces:
+                raise AnsibleError(f"{self.get_option('host')} has none of the ConnectX-7 netdevs "
+                                   f"{', '.join(hardware.ALL_NETDEVS)}: is this a DGX Spark, and is the mlx5 driver "
+                                   "loaded?")
             return {"interfaces": interfaces, "cages": {dev: hardware.port_of(dev)[0] for dev in interfaces},
                     "arp_targets": [str(t) for t in storage.targets] if storage else []}
         played = [h for h in cluster.variables.get("ansible_play_hosts", []) if h in cluster.hosts]

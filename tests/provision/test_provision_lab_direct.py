@@ -98,6 +98,15 @@ def test_second_run_ends_discovery_early_and_confirms_in_the_apply_step(direct_l
     assert result.stdout.count("confirmed: true") == 2
 
 
+def test_discovery_refuses_a_run_that_leaves_out_a_spark(direct_lab: Lab) -> None:
+    """Unpinned cabling is learnt from every Spark's probe: a --limit run would miss the others' frames."""
+    before = direct_lab.sh("spark1", "cat", NETPLAN).stdout
+    result = direct_lab.playbook("--limit", "spark1")
+    assert result.returncode != 0
+    assert "this run leaves out spark2 (--limit?)" in flat(result.stdout), result.stdout[-3000:]
+    assert direct_lab.sh("spark1", "cat", NETPLAN).stdout == before
+
+
 def test_second_cable_is_discovered_and_both_cables_configured(direct_lab: Lab) -> None:
     direct_lab.cli("cable", "spark1:p1", "spark2:p1")
     result = direct_lab.playbook()
