@@ -98,6 +98,21 @@ def test_second_run_ends_discovery_early_and_confirms_in_the_apply_step(direct_l
     assert result.stdout.count("confirmed: true") == 2
 
 
+def test_check_mode_shows_a_renumbering_and_changes_nothing(direct_lab: Lab) -> None:
+    """--check --diff with a new fabric pool: the run reports the change and shows the new addresses, and
+    every node keeps its drop-in and its live addresses."""
+    before = {node: (direct_lab.sh(node, "cat", NETPLAN).stdout, direct_lab.sh(node, "ip", "-4", "-o", "address").stdout)
+              for node in ("spark1", "spark2")}
+    result = direct_lab.playbook("--check", "--diff", extravars={"sparkctl_fabric_pool": "198.19.128.0/17"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    counts = recap(result.stdout)
+    assert set(counts) == {"spark1", "spark2"} and all(c["changed"] > 0 for c in counts.values()), result.stdout[-2000:]
+    assert "+        - 198.19.128." in result.stdout
+    for node, (netplan, addresses) in before.items():
+        assert direct_lab.sh(node, "cat", NETPLAN).stdout == netplan
+        assert direct_lab.sh(node, "ip", "-4", "-o", "address").stdout == addresses
+
+
 def test_discovery_refuses_a_run_that_leaves_out_a_spark(direct_lab: Lab) -> None:
     """Unpinned cabling is learnt from every Spark's probe: a --limit run would miss the others' frames."""
     before = direct_lab.sh("spark1", "cat", NETPLAN).stdout
