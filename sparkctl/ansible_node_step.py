@@ -108,6 +108,11 @@ class NodeStep(ActionBase):  # type: ignore[misc]  # ansible-core ships no type 
         validated = ArgumentSpecValidator(step.argument_spec, **step.rules).validate(self._task.args)
         if validated.error_messages:
             return {**result, "failed": True, "msg": f"{name}: " + "; ".join(validated.error_messages)}
+        become = self._connection.become
+        if become is not None and not become.pipelining:
+            return {**result, "failed": True,
+                    "msg": f"{name}: sparkctl sends its steps to the node's Python on stdin, which the become method "
+                           f"{become.name} does not pass on; use become_method sudo (as sparkctl init writes)"}
         request = {"step": name, "params": validated.validated_parameters, "check_mode": bool(self._task.check_mode)}
         python, facts = self._python(task_vars)
         command = self._connection._shell.build_module_command(self._compute_environment_string(), f"#!{python}", "-")
