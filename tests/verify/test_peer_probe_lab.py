@@ -56,22 +56,21 @@ def probe_copy(tmp_path: Path) -> Path:
     return target
 
 
-def _run_all(probe: Path, runs: list[tuple[str, str, str]], *extra: str) -> list[dict[str, Any]]:
-    """Start every (namespace, interface, identity) probe at once; return their reports in order."""
-    processes = [
-        subprocess.Popen(
-            ["ip", "netns", "exec", ns, SYSTEM_PYTHON, str(probe), "--iface", iface, "--announce", who,
-             "--listen", "2", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for ns, iface, who in runs
-    ]
-    reports = []
+def _json_of_all(commands: list[list[str]]) -> list[dict[str, Any]]:
+    """Start every command at once (their probes' windows must overlap); the JSON each prints, in order."""
+    processes = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in commands]
+    printed = []
     for process in processes:
         out, err = process.communicate(timeout=30)
         assert process.returncode == 0, err + out
-        reports.append(json.loads(out))
-    return reports
+        printed.append(json.loads(out))
+    return printed
+
+
+def _run_all(probe: Path, runs: list[tuple[str, str, str]], *extra: str) -> list[dict[str, Any]]:
+    """Start every (namespace, interface, identity) probe at once; return their reports in order."""
+    return _json_of_all([["ip", "netns", "exec", ns, SYSTEM_PYTHON, str(probe), "--iface", iface, "--announce", who,
+                          "--listen", "2", *extra] for ns, iface, who in runs])
 
 
 def _flags(ns: str, iface: str) -> list[str]:
@@ -160,21 +159,13 @@ def test_arp_target_answers_only_where_its_owner_is(netns: list[str], probe_copy
 
 def _probe_nodes(probe: Path, nodes: list[tuple[str, str, dict[str, str]]], listen: float) -> list[dict[str, Any]]:
     """Run `probe_all` at once in each (namespace, node, {netdev: cage}) with the system Python, as the
-    discovery module does on each Spark; per node, (its reports, the seconds it took)."""
+    discovery step does on each Spark; per node, its reports and the seconds it took."""
     code = ("import json, sys, time; sys.path.insert(0, sys.argv[1]); import peer_probe; "
             "cages = json.loads(sys.argv[3]); start = time.monotonic(); "
             "reports = peer_probe.probe_all(sys.argv[2], sorted(cages), float(sys.argv[4]), cages=cages); "
             "print(json.dumps({'reports': reports, 'seconds': time.monotonic() - start}))")
-    processes = [subprocess.Popen(["ip", "netns", "exec", ns, SYSTEM_PYTHON, "-c", code, str(probe.parent), node,
-                                   json.dumps(cages), str(listen)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
-                 for ns, node, cages in nodes]
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err + out
-        results.append(json.loads(out))
-    return results
+    return _json_of_all([["ip", "netns", "exec", ns, SYSTEM_PYTHON, "-c", code, str(probe.parent), node,
+                          json.dumps(cages), str(listen)] for ns, node, cages in nodes])
 
 
 def _cable(a: tuple[str, str], b: tuple[str, str]) -> None:
