@@ -103,6 +103,12 @@ class StandinHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 2048
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up mid-reply (a benchmark stopping, a test ending) is routine, as it is for
+        uvicorn: no traceback for it; anything else is printed as socketserver does."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class Handler(BaseHTTPRequestHandler):
     """Request handler with the reply helpers the stand-ins need; subclasses implement `route`.
