@@ -27,6 +27,7 @@ TOOLS: Final[dict[str, str]] = {
     "ethtool": "ethtool",
     "iperf3": "iperf3",
     "ping": "iputils-ping",
+    "rsync": "rsync",
     "netplan": "netplan.io",
 }
 """Host tools the lab runs, and the tools every node gets from the host's /usr; value = apt package."""
