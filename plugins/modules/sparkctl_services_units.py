@@ -18,7 +18,9 @@ description:
     shown in a diff) and the manifest where they differ; with O(prune), stops, disables and removes the units of
     services no longer declared; reloads systemd once when a unit file changed.
   - With O(step=start), restarts each running unit whose unit or env file is newer than its start (so a change is
-    applied even after a run that stopped half way), starts the others and enables them all at boot.
+    applied even after a run that stopped half way) and each running unit that is no longer healthy (a vLLM
+    whose engine died, or any service not healthy past its start timeout, as the O(manifest) describes them),
+    starts the others and enables them all at boot.
 options:
   layout:
     description: The C(layout) of the C(sparkctl_services) lookup, C(declared) (the paths of every unit the node runs), C(manifest)
@@ -49,6 +51,10 @@ options:
     type: str
     choices: [write, start]
     required: true
+  manifest:
+    description: With O(step=start), the node's services manifest (what the write step wrote), for the health checks.
+    type: path
+    default: /etc/sparkctl/services.json
 attributes:
   check_mode:
     support: full
@@ -78,7 +84,7 @@ removed:
   elements: str
   returned: with step=write
 restarted:
-  description: Units restarted because their files changed.
+  description: Units restarted because their files changed or they ran unhealthy.
   type: list
   elements: str
   returned: with step=start
@@ -86,5 +92,9 @@ started:
   description: Units that were not running and were started.
   type: list
   elements: str
+  returned: with step=start
+unhealthy:
+  description: The units restarted because they ran unhealthy, each with what its health check saw.
+  type: dict
   returned: with step=start
 """

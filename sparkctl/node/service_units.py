@@ -6,6 +6,8 @@ when no service is left); systemd reloads once if a unit file changed. Starting 
 after the models are in place: a unit is restarted when its unit or env file is newer than the
 moment it last started, so a change is applied even when an earlier run stopped between writing and
 restarting; every unit is then enabled and started, which heals one stopped behind sparkctl's back.
+A unit that runs but is no longer healthy is restarted too: a vLLM whose engine died (its /health
+answers 503 while the process lives on), or any service still unhealthy after its start timeout.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import health
 from .files import write_atomically
 from .networkd import Runner
 
@@ -95,14 +98,32 @@ def _started_at(run: Runner, unit: str) -> tuple[str, float]:
     return values.get("ActiveState", "unknown"), since
 
 
-def start(units: Sequence[Mapping[str, Any]], run: Runner, check: bool,
-          written: Sequence[str] = ()) -> dict[str, list[str]]:
-    """Restart each active unit whose files are newer than its start (or among `written`, the files the
-    write step changed, which in check mode it only would have), start the others, enable all.
+def unhealthy(instances: Sequence[Mapping[str, Any]], since: float) -> str | None:
+    """Why a running unit serving `instances` needs a restart, or None: a vLLM engine that died, or a
+    service not healthy although it has run longer than its start timeout (a slow start is left alone)."""
+    for instance in instances:
+        if not instance.get("check_url"):
+            continue  # a headless rank: its head's health speaks for it
+        healthy, detail = health.probe(instance)
+        if healthy:
+            continue
+        if instance["kind"] == "vllm" and detail.endswith("(engine dead)"):
+            return detail
+        if time.time() - since > float(instance["timeout_s"]):
+            return f"{detail}, {time.time() - since:.0f} s after it started"
+    return None
 
-    Returns the units `restarted` and `started` (or that would be, in check mode), and `enabled`.
+
+def start(units: Sequence[Mapping[str, Any]], run: Runner, check: bool, written: Sequence[str] = (),
+          instances: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Restart each active unit whose files are newer than its start (or among `written`, the files the
+    write step changed, which in check mode it only would have) or that runs unhealthy (`instances`, the
+    node's manifest), start the others, enable all.
+
+    Returns the units `restarted` and `started` (or that would be, in check mode), `enabled`, and
+    `unhealthy` (unit -> why it was restarted).
     """
-    result: dict[str, list[str]] = {"restarted": [], "started": [], "enabled": []}
+    result: dict[str, Any] = {"restarted": [], "started": [], "enabled": [], "unhealthy": {}}
     for unit in units:
         name = str(unit["name"])
         state, since = _started_at(run, name)
@@ -111,6 +132,9 @@ def start(units: Sequence[Mapping[str, Any]], run: Runner, check: bool,
         if state in ("active", "activating", "reloading"):
             if newest > since or {unit["path"], unit["env_path"]} & set(written):
                 result["restarted"].append(name)
+            elif state == "active" and (why := unhealthy([i for i in instances if i["unit"] == name], since)):
+                result["restarted"].append(name)
+                result["unhealthy"][name] = why
         else:
             result["started"].append(name)
         _, enabled, _ = run(["systemctl", "is-enabled", name])

@@ -152,15 +152,19 @@ def _services_models(params: Params, check_mode: bool, run: Runner) -> dict[str,
     return {"changed": any(r["changed"] for r in records), "models": records}
 
 
+def _manifest(path: str) -> list[dict[str, Any]]:
+    """The instances the node's services manifest lists (none before the first deploy)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return list(json.load(handle)["instances"])
+    except FileNotFoundError:
+        return []
+
+
 def _services_ready(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
     from . import health
-    try:
-        with open(params["manifest"], encoding="utf-8") as handle:
-            instances = json.load(handle)["instances"]
-    except FileNotFoundError:
-        instances = []
     chosen = set(params["services"])
-    instances = [i for i in instances if not chosen or i["service"] in chosen]
+    instances = [i for i in _manifest(params["manifest"]) if not chosen or i["service"] in chosen]
     if check_mode:
         return {"services": [health.verdict(i, run) for i in instances]}
     verdicts = health.wait_ready(instances, run)
@@ -180,10 +184,10 @@ def _services_units(params: Params, check_mode: bool, run: Runner) -> dict[str, 
                                           run, check_mode)
             return {"changed": bool(written.changed or written.removed), "changed_files": written.changed,
                     "removed": written.removed, "diff": written.diff}
-        done = service_units.start(params["units"], run, check_mode, params["written"])
+        done = service_units.start(params["units"], run, check_mode, params["written"], _manifest(params["manifest"]))
     except (RuntimeError, OSError) as exc:
         raise StepFailed(str(exc)) from None
-    return {"changed": any(done.values()), **done}
+    return {"changed": bool(done["restarted"] or done["started"] or done["enabled"]), **done}
 
 
 def _ssh_mesh(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
@@ -299,6 +303,7 @@ STEPS: dict[str, Step] = {
         "written": {"type": "list", "elements": "str", "default": []},
         "prune": {"type": "bool", "default": False},
         "step": {"type": "str", "choices": ["write", "start"], "required": True},
+        "manifest": {"type": "path", "default": "/etc/sparkctl/services.json"},
     }),
     "sparkctl_ssh_mesh": Step(_ssh_mesh, {
         "state": {"type": "str", "choices": ["read", "installed"], "required": True},

@@ -205,6 +205,20 @@ def test_pulling_the_fabric_cable_makes_the_model_across_sparks_unhealthy(lab: L
         lab.cli("cable", "spark1:p0", "spark2:p0")
 
 
+def test_a_model_across_sparks_whose_engine_died_is_restarted_by_the_next_deploy(
+        lab: Lab, deployed: dict[str, Any]) -> None:
+    """The cable is back (the test above), but the head's engine died when its rank's connection broke: its
+    unit still runs and /health answers 503. A deploy restarts it, says why, and the service serves again."""
+    big = _by_unit(_status(lab)[1])["sparkctl-svc-big.service"]
+    assert big["state"] == "active" and not big["healthy"] and "engine dead" in big["detail"], big
+    result = _sparkctl(lab, "deploy")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    said = " ".join(result.stderr.split())  # the run's report, with what the play noted
+    assert "note spark1: Restarted on spark1, unhealthy:" in said and "engine dead" in said, said[-3000:]
+    code, report = _status(lab)
+    assert code == 0 and _by_unit(report)["sparkctl-svc-big.service"]["healthy"]
+
+
 def test_tensor_parallel_across_two_sparks_and_a_removed_service_is_gone(lab: Lab) -> None:
     layout = [dict(s) for s in LAYOUT if s["name"] != "voiceclone"]
     big = next(s for s in layout if s["name"] == "big")

@@ -284,11 +284,38 @@ def test_start_restarts_only_units_whose_files_are_newer_than_their_start(
     calls: list[list[str]] = []
     done = service_units.start(units, run, check=False)
     assert done == {"restarted": ["sparkctl-svc-changed.service"], "started": ["sparkctl-svc-stopped.service"],
-                    "enabled": ["sparkctl-svc-changed.service", "sparkctl-svc-stopped.service"]}
+                    "enabled": ["sparkctl-svc-changed.service", "sparkctl-svc-stopped.service"], "unhealthy": {}}
     assert ["systemctl", "restart", "sparkctl-svc-changed.service"] in calls
     assert ["systemctl", "start", "sparkctl-svc-stopped.service"] in calls
     would = service_units.start(units, run, check=True, written=[units[0]["path"]])  # check mode: only told
     assert would["restarted"] == ["sparkctl-svc-fresh.service", "sparkctl-svc-changed.service"]
+
+
+def test_start_restarts_a_running_unit_that_is_unhealthy_but_not_one_still_starting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vLLM whose engine died is restarted at once; another unhealthy service only once it has run longer
+    than its start timeout (before that it may still be loading its model); a healthy one is left alone."""
+    units, instances = [], []
+    for name, kind, seen in (("dead", "vllm", "/health answered 503 (engine dead)"), ("loading", "ollama", "no answer"),
+                             ("stuck", "tts", "no answer"), ("fine", "vllm", "")):
+        path = tmp_path / f"sparkctl-svc-{name}.service"
+        path.write_text("[Unit]\n")
+        os.utime(path, (1, 1))
+        units.append({"name": path.name, "path": str(path), "env_path": str(tmp_path / f"{name}.env")})
+        instances.append({"unit": path.name, "kind": kind, "check_url": f"http://{name}", "seen": seen,
+                          "timeout_s": 600 if name == "loading" else 60})
+    monkeypatch.setattr(service_units.health, "probe", lambda i: (not i["seen"], i["seen"] or "serving"))
+    started_long_ago = int((time.monotonic() - 120) * 1e6)
+
+    def run(argv: Sequence[str]) -> tuple[int, str, str]:
+        if argv[1] == "show":
+            return 0, f"ActiveState=active\nActiveEnterTimestampMonotonic={started_long_ago}\n", ""
+        return 0, "enabled\n", ""
+
+    done = service_units.start(units, run, check=True, instances=instances)
+    assert done["restarted"] == ["sparkctl-svc-dead.service", "sparkctl-svc-stuck.service"]
+    assert done["unhealthy"]["sparkctl-svc-dead.service"] == "/health answered 503 (engine dead)"
+    assert done["unhealthy"]["sparkctl-svc-stuck.service"].startswith("no answer, 12")
 
 
 def test_the_docker_stand_in_runs_only_the_images_download_tool_as_an_entrypoint(
