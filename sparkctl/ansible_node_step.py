@@ -95,7 +95,8 @@ def answer(stdout: str) -> dict[str, Any] | None:
 
 
 class NodeStep(ActionBase):  # type: ignore[misc]  # ansible-core ships no type hints
-    """Subclassed by each `plugins/action/sparkctl_*.py` only to be found under the step's name."""
+    """The ActionModule of plugins/action/_node_step.py, which every plugins/action/sparkctl_*.py links to:
+    Ansible finds it under each step's name, and the task's name says which step to run."""
 
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -122,9 +123,9 @@ class NodeStep(ActionBase):  # type: ignore[misc]  # ansible-core ships no type 
         done = self._low_level_execute_command(command, in_data=script(request), sudoable=True)
         found = answer(done.get("stdout", ""))
         if found is None:
-            return {**result, "failed": True, "rc": done.get("rc"),
-                    "msg": f"{name}: the node's Python ({python}) gave no result (exit status {done.get('rc')}): "
-                           + (done.get("stderr") or done.get("stdout") or "no output").strip()[-2000:]}
+            found = {"failed": True, "rc": done.get("rc"),
+                     "msg": f"{name}: the node's Python ({python}) gave no result (exit status {done.get('rc')}): "
+                            + (done.get("stderr") or done.get("stdout") or "no output").strip()[-2000:]}
         if facts:
             found["ansible_facts"] = facts
         return {**result, **remove_values(found, validated._no_log_values)}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,26 @@ def test_an_unexpected_error_is_a_failure_with_its_traceback() -> None:
 
 def test_output_without_a_result_line_is_no_answer() -> None:
     assert ansible_node_step.answer("Traceback (most recent call last):\n  ...\nSyntaxError: x\n") is None
+
+
+def _ansible(tmp_path: Path, module: str, args: dict[str, object], python: str) -> tuple[int, dict[str, object]]:
+    """One ad hoc task on this machine through the action plugin, as a role's task runs: ansible's exit
+    status and the task's result."""
+    repo = Path(__file__).resolve().parents[2]
+    bin_dir = Path(sys.executable).parent
+    env = {"ANSIBLE_CONFIG": str(repo / "ansible.cfg"), "PATH": f"{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    done = subprocess.run([str(bin_dir / "ansible"), "-i", "localhost,", "localhost", "-c", "local", "-m", module,
+                    "-a", json.dumps(args), "-e", f"ansible_python_interpreter={python}", "--tree", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=repo, check=False)
+    return done.returncode, dict(json.loads((tmp_path / "localhost").read_text()))
+
+
+def test_the_action_plugin_validates_the_arguments_before_anything_runs(tmp_path: Path) -> None:
+    rc, found = _ansible(tmp_path, "sparkctl_watch", {"enabled": "maybe"}, "/bin/false")  # never reached
+    assert rc == 2 and str(found["msg"]).startswith("sparkctl_watch: ") and "enabled" in str(found["msg"])
+
+
+def test_a_node_python_that_gives_no_result_fails_the_task_saying_so(tmp_path: Path) -> None:
+    rc, found = _ansible(tmp_path, "sparkctl_node_read", {"netdevs": ["lo"]}, "/bin/false")
+    assert rc == 2
+    assert str(found["msg"]).startswith("sparkctl_node_read: the node's Python (/bin/false) gave no result (exit status 1)")
