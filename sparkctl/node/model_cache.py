@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,22 +189,31 @@ def _each_model(tasks: Sequence[Mapping[str, Any]], action: str) -> list[Mapping
     return list(seen.values())
 
 
-def start_fetches(tasks: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> list[dict[str, Any]]:
-    """Start a download of every model this node is head for and lacks (unless one already runs)."""
+def _get_missing(tasks: Sequence[Mapping[str, Any]], action: str, check: bool,
+                 get: Callable[[Mapping[str, Any]], str]) -> list[dict[str, Any]]:
+    """One record per model of `action` (fetch or copy): present, what check mode would do, or what `get`
+    did to get the model this node lacks."""
     records = []
-    for task in _each_model(tasks, "fetch"):
+    for task in _each_model(tasks, action):
         model = str(task["model"])
         lacking = missing(repo_dir(str(task["cache"]), model), model)
         if lacking is None:
             records.append({"model": model, "result": "present", "changed": False})
         elif check:
-            records.append({"model": model, "result": f"would fetch ({lacking})", "changed": True})
-        elif _fetching(run, model) == "active":
-            records.append({"model": model, "result": "already fetching", "changed": True})
+            records.append({"model": model, "result": f"would {action} ({lacking})", "changed": True})
         else:
-            start_fetch(task, run)
-            records.append({"model": model, "result": "fetching", "changed": True})
+            records.append({"model": model, "result": get(task), "changed": True})
     return records
+
+
+def start_fetches(tasks: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> list[dict[str, Any]]:
+    """Start a download of every model this node is head for and lacks (unless one already runs)."""
+    def fetch(task: Mapping[str, Any]) -> str:
+        if _fetching(run, str(task["model"])) == "active":
+            return "already fetching"
+        start_fetch(task, run)
+        return "fetching"
+    return _get_missing(tasks, "fetch", check, fetch)
 
 
 def fetch_progress(tasks: Sequence[Mapping[str, Any]], run: Runner) -> tuple[bool, str, list[dict[str, Any]]]:
@@ -219,14 +228,4 @@ def fetch_progress(tasks: Sequence[Mapping[str, Any]], run: Runner) -> tuple[boo
 
 def copy_missing(tasks: Sequence[Mapping[str, Any]], run: Runner, check: bool) -> list[dict[str, Any]]:
     """Receive from its head every model of a service across Sparks that this node lacks."""
-    records = []
-    for task in _each_model(tasks, "copy"):
-        model = str(task["model"])
-        lacking = missing(repo_dir(str(task["cache"]), model), model)
-        if lacking is None:
-            records.append({"model": model, "result": "present", "changed": False})
-        elif check:
-            records.append({"model": model, "result": f"would copy ({lacking})", "changed": True})
-        else:
-            records.append({"model": model, "result": copy(task, run), "changed": True})
-    return records
+    return _get_missing(tasks, "copy", check, lambda task: copy(task, run))
