@@ -197,14 +197,18 @@ def _run_here(argv: Sequence[str]) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
+def manifest_instances(path: str) -> list[dict[str, Any]]:
+    """The instances the node's services manifest lists (none before the first deploy)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return list(json.load(handle)["instances"])
+    except FileNotFoundError:
+        return []
+
+
 def main(argv: Sequence[str]) -> int:
     """`python3 - MANIFEST`: print the verdict of every instance the manifest lists, as JSON."""
-    try:
-        with open(argv[0], encoding="utf-8") as handle:
-            instances = json.load(handle)["instances"]
-    except FileNotFoundError:
-        instances = []
-    print(json.dumps([verdict(instance, _run_here) for instance in instances]))
+    print(json.dumps([verdict(instance, _run_here) for instance in manifest_instances(argv[0])]))
     return 0
 
 

@@ -152,19 +152,10 @@ def _services_models(params: Params, check_mode: bool, run: Runner) -> dict[str,
     return {"changed": any(r["changed"] for r in records), "models": records}
 
 
-def _manifest(path: str) -> list[dict[str, Any]]:
-    """The instances the node's services manifest lists (none before the first deploy)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return list(json.load(handle)["instances"])
-    except FileNotFoundError:
-        return []
-
-
 def _services_ready(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
     from . import health
     chosen = set(params["services"])
-    instances = [i for i in _manifest(params["manifest"]) if not chosen or i["service"] in chosen]
+    instances = [i for i in health.manifest_instances(params["manifest"]) if not chosen or i["service"] in chosen]
     if check_mode:
         return {"services": [health.verdict(i, run) for i in instances]}
     verdicts = health.wait_ready(instances, run)
@@ -177,14 +168,15 @@ def _services_ready(params: Params, check_mode: bool, run: Runner) -> dict[str, 
 
 
 def _services_units(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
-    from . import service_units
+    from . import health, service_units
     try:
         if params["step"] == "write":
             written = service_units.write(params["units"], params["env_files"], params["layout"], params["prune"],
                                           run, check_mode)
             return {"changed": bool(written.changed or written.removed), "changed_files": written.changed,
                     "removed": written.removed, "diff": written.diff}
-        done = service_units.start(params["units"], run, check_mode, params["written"], _manifest(params["manifest"]))
+        done = service_units.start(params["units"], run, check_mode, params["written"],
+                                   health.manifest_instances(params["manifest"]))
     except (RuntimeError, OSError) as exc:
         raise StepFailed(str(exc)) from None
     return {"changed": bool(done["restarted"] or done["started"] or done["enabled"]), **done}
