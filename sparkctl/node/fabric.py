@@ -233,9 +233,8 @@ class Fabric:
         targets = self.targets()
         if targets and ping.unanswered(targets, ping.ping_all(targets, UNCHANGED_PING_S)):
             return result
-        kept = self._keep(targets, None, check_mode)
-        result.update(confirmed=True, answered=kept["answered"], changed=result["changed"] or kept["changed"],
-                      renderer_steps=result["renderer_steps"] + kept["renderer_steps"])
+        kept = self._keep(targets, None, check_mode, renderer_ready=True)
+        result.update(confirmed=True, answered=kept["answered"], changed=result["changed"] or kept["changed"])
         if "diff" in kept:
             result["diff"] = [result["diff"], kept["diff"]]
         return result
@@ -297,34 +296,36 @@ class Fabric:
             raise FabricError(self._roll_back_now("; ".join(failed)))
         return self._keep(targets, armed_at, check_mode)
 
-    def _keep(self, targets: Sequence[Mapping[str, Any]], armed_at: float | None, check_mode: bool) -> dict[str, Any]:
-        """The fabric answered: disarm the rollback, keep the config as known-good and record its cabling."""
+    def _keep(self, targets: Sequence[Mapping[str, Any]], armed_at: float | None, check_mode: bool, *,
+              renderer_ready: bool = False) -> dict[str, Any]:
+        """The fabric answered: disarm the rollback, keep the config as known-good and record its cabling.
+        `renderer_ready`: the renderer was just made ready for these same devices (nothing was applied)."""
         snapshot = Snapshot({self.file["path"]: {"content": self.file["content"], "mode": self.file["mode"]}},
                             list(self.devices), list(self.bonds),
                             {key: self.plan[key] for key in ("interfaces", "bonds", "routes")})
         promote = snapshot != self.store.known_good()
-        steps = self._renderer_steps(self.devices + self.bonds)
+        steps = [] if renderer_ready else self._renderer_steps(self.devices + self.bonds)
         # The cabling this fabric is configured for, which verify-link checks the wires against: recorded only
         # once the fabric answers, so the record never names cabling the node is not configured for.
         record = self.plan["files"].get("cabling")
-        record_diff = ensure(*planned(record), True) if record else None
-        result = {"changed": promote or bool(steps) or record_diff is not None, "answered": len(targets),
-                  "renderer_steps": [s.what for s in steps]}
-        if record_diff is not None:
-            result["diff"] = record_diff
+
+        def kept(record_diff: dict[str, str] | None) -> dict[str, Any]:
+            result = {"changed": promote or bool(steps) or record_diff is not None, "answered": len(targets),
+                      "renderer_steps": [s.what for s in steps]}
+            return {**result, "diff": record_diff} if record_diff is not None else result
+
         if check_mode:
-            return result
+            return kept(ensure(*planned(record), True) if record else None)
         if self.store.claim("confirming") is None and armed_at is not None:
             raise FabricError(f"the controller did not confirm the apply within {self.settings.confirm_window:g} s "
                               "(sparkctl_fabric_confirm_seconds), so the node restored its previous config")
         rollback.disarm(self.run)
         if promote:
             self.store.save_known_good(snapshot)
-        if record_diff is not None:
-            ensure(*planned(record), False)
+        record_diff = ensure(*planned(record), False) if record else None
         self.store.release("confirming")
         self._carry_out(steps)
-        return result
+        return kept(record_diff)
 
     def restored(self, armed_at: float | None, check_mode: bool) -> dict[str, Any]:
         if check_mode:
