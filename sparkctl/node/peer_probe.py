@@ -76,8 +76,8 @@ class Rendezvous:
         self.node = node
         self.cages = dict(cages)
         """netdev -> the cage (port) it belongs to; a netdev missing here is its own cage."""
-        self._heard: dict[str, set[tuple[str, str]]] = {cage: set() for cage in self.cages.values()}
-        self._answered: dict[str, set[tuple[str, str]]] = {cage: set() for cage in self.cages.values()}
+        self._heard: dict[str, set[tuple[str, str]]] = {}
+        self._answered: dict[str, set[tuple[str, str]]] = {}
         self._hold = hold_window
         self._start = time.monotonic()
         self._lock = threading.Lock()
