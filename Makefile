@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # System tools the lab, the tests and `netplan generate` use.
 APT_PACKAGES := netplan.io iperf3 openssh-server openssh-client openssh-sftp-server rsync ethtool iptables \
-	iputils-ping iproute2 util-linux systemd systemd-container udev python3 python3-venv procps kmod
+	iputils-ping iproute2 util-linux systemd systemd-container udev python3 python3-venv procps kmod sudo
 # NetworkManager for the lab's dgx-os nodes, which start it inside their containers. On this machine it
 # must never start: installed with service starts denied (policy-rc.d), then masked. A machine that
 # already has it (a desktop running it) keeps it exactly as it is.

@@ -4,6 +4,11 @@ Everything that talks to a node outside Ansible (verify-link, the lab, tests) go
 host-key checking, batch mode and the translation of SSH's own failures into one clear message live
 in one place. The remote command is built with `shlex.join`, never through a local shell.
 
+When the inventory says `ansible_become: true` (a login user that is not root, as on DGX OS), every
+command `run` starts goes through sudo, as every Ansible task does: peer probes need raw sockets and
+the state files are root's. The sudo password (`ansible_become_password`, vault-encrypted or not)
+travels only on the session's stdin, never in an argv or a log.
+
 SSH's own failures (exit status 255 with an `ssh:`-style message) become `EnvironmentProblem` naming
 the host and what to do (`HostKeyProblem` when the host key is unknown or changed, with the
 commands that accept a new key deliberately); a remote command that fails is an ordinary result,
@@ -13,15 +18,16 @@ or `RemoteCommandFailed` when the caller asked for `check=True`.
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparkctl.errors import EnvironmentProblem, SparkctlError
+from sparkctl.errors import EnvironmentProblem, InputError, SparkctlError
 
 SSH_BINARY = "ssh"
 CONNECT_TIMEOUT_S = 5
@@ -61,6 +67,58 @@ class RemoteCommandFailed(SparkctlError):
         self.result = result
 
 
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_PASSWORD_KEYS = ("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass")
+"""Where Ansible's sudo become plugin reads the password from, first found wins."""
+_BECOME_FIX = ("set ansible_become_password in the inventory (`ansible-vault encrypt_string "
+               "--name ansible_become_password`), or let the user run sudo without a password")
+_WRONG_PASSWORD = "sudo refused ansible_become_password: it is not that user's password on the node"
+_SUDO_FAILURES = (
+    ("a password is required", "sudo asks for a password and the inventory gives none: " + _BECOME_FIX),
+    ("incorrect password", _WRONG_PASSWORD),
+    ("sorry, try again", _WRONG_PASSWORD),
+    ("no password was provided", _WRONG_PASSWORD),
+    ("is not in the sudoers file", "the user may not use sudo there: add it to the sudo group, or log in as root"),
+    ("is not allowed to", "sudoers does not allow the user to run this as root: allow it, or log in as root"),
+)
+_DRAIN = 'while IFS= read -r line; do [ "$line" = "$0" ] && exec "$@"; done; echo "stdin ended early" >&2; exit 125'
+"""Runs under sudo: skips stdin up to the marker line. sudo reads the password line only when it asks for
+one (not with NOPASSWD, not with a cached ticket); either way the command's stdin starts after the marker.
+Shells and sudo read a pipe byte by byte, so nothing past the marker is consumed."""
+
+
+@dataclass(frozen=True)
+class Become:
+    """sudo to `user` on the node, as Ansible's `ansible_become*` variables say."""
+
+    user: str = "root"
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_hostvars(cls, name: str, hostvars: Mapping[str, Any]) -> Become | None:
+        """None unless ansible_become is true; only sudo is supported, as sparkctl init writes it."""
+        if str(hostvars.get("ansible_become", False)).strip().lower() not in _TRUE:
+            return None
+        method = str(hostvars.get("ansible_become_method") or "sudo")
+        if method != "sudo":
+            raise InputError(f"is {method} for {name}; sparkctl's own commands (verify-link, doctor, status) become "
+                             "root with sudo only", key="ansible_become_method",
+                             fix="use sudo, or log in as root (ansible_user: root)")
+        password = next((hostvars[key] for key in _PASSWORD_KEYS if hostvars.get(key) is not None), None)
+        return cls(user=str(hostvars.get("ansible_become_user") or "root"),
+                   password=None if password is None else str(password))
+
+    def wrap(self, argv: Sequence[str], marker: str) -> list[str]:
+        """The remote argv that runs `argv` as `user` under sudo (with a password: past the stdin preamble)."""
+        if self.password is None:
+            return ["sudo", "-H", "-n", "-u", self.user, "--", *argv]
+        return ["sudo", "-H", "-S", "-p", "", "-u", self.user, "--", "sh", "-c", _DRAIN, marker, *argv]
+
+    def preamble(self, marker: str) -> str:
+        """What goes on stdin before the command's own input: the password (for sudo), then the marker."""
+        return "" if self.password is None else f"{self.password}\n{marker}\n"
+
+
 @dataclass(frozen=True)
 class SSHTarget:
     """How to reach one node: the same facts Ansible uses (address, user, port, key, extra ssh args)."""
@@ -72,6 +130,7 @@ class SSHTarget:
     identity_file: str | None = None
     options: tuple[str, ...] = ()
     trust_on_first_use: bool = False
+    become: Become | None = None
 
     @classmethod
     def from_hostvars(
@@ -88,6 +147,7 @@ class SSHTarget:
             identity_file=str(key_file) if key_file else None,
             options=tuple(shlex.split(str(common_args))),
             trust_on_first_use=trust_on_first_use,
+            become=Become.from_hostvars(name, hostvars),
         )
 
 
@@ -204,6 +264,19 @@ def ssh_failure(target: SSHTarget, returncode: int, stderr: str) -> EnvironmentP
     return None
 
 
+def sudo_failure(target: SSHTarget, result: subprocess.CompletedProcess[str]) -> EnvironmentProblem | None:
+    """What sudo itself refused (exit status 1 and sudo's own words on stderr), or None. Nothing ran then."""
+    if target.become is None or result.returncode != 1:
+        return None
+    said = [line for line in result.stderr.lower().splitlines()
+            if line.startswith(("sudo:", "sorry, try again")) or "is not in the sudoers file" in line]
+    for marker, why in _SUDO_FAILURES:
+        if any(marker in line for line in said):
+            return EnvironmentProblem(f"{target.name} ({target.user}@{target.address}): sudo to "
+                                      f"{target.become.user} failed, nothing was run: {why}")
+    return None
+
+
 def changed_host_keys(targets: Sequence[SSHTarget], timeout: float = 15) -> list[HostKeyProblem]:
     """Connect to every target at once and return the refusals of a changed host key, in target order.
 
@@ -234,12 +307,19 @@ def run(
     check: bool = False,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `argv` on the node and wait for it; SSH-level failures raise `EnvironmentProblem`."""
+    """Run `argv` on the node and wait for it (under sudo when the target says become); SSH-level and sudo
+    failures raise `EnvironmentProblem`."""
+    remote, stdin = list(argv), input
+    if target.become is not None:
+        marker = f"sparkctl-{secrets.token_hex(8)}"
+        remote = target.become.wrap(argv, marker)
+        preamble = target.become.preamble(marker)
+        stdin = preamble + (input or "") if preamble else input
     try:
         result = subprocess.run(
-            command(target, argv),
-            input=input,
-            stdin=subprocess.DEVNULL if input is None else None,
+            command(target, remote),
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -254,7 +334,7 @@ def run(
         raise EnvironmentProblem(
             f"the OpenSSH client `{SSH_BINARY}` is not installed — install the apt package openssh-client"
         ) from None
-    problem = ssh_failure(target, result.returncode, result.stderr)
+    problem = ssh_failure(target, result.returncode, result.stderr) or sudo_failure(target, result)
     if problem is not None:
         raise problem
     if check and result.returncode != 0:
@@ -264,6 +344,9 @@ def run(
 
 def start(target: SSHTarget, argv: Sequence[str]) -> subprocess.Popen[str]:
     """Start a long-running remote command (e.g. an iperf3 server); the caller terminates it.
+
+    Not under sudo: the servers started this way (iperf3, perftest) need no root, and a password
+    written to a pseudo-terminal would be echoed back.
 
     A pseudo-terminal is forced (`-tt`) so that when the local ssh is terminated the remote side
     gets a hang-up and the command ends with it instead of lingering on the node. Its stderr is

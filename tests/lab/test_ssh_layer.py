@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sparkctl import ssh
-from sparkctl.errors import EnvironmentProblem
+from sparkctl.errors import EnvironmentProblem, InputError
 
 
 def _target(**overrides: object) -> ssh.SSHTarget:
@@ -159,3 +159,52 @@ def test_start_returns_a_process_the_caller_ends(fake_ssh: Path, monkeypatch: py
     assert out == "listening" and process.returncode == 0
     assert "-tt" in fake_ssh.with_name("ssh.argv").read_text().splitlines()
     assert isinstance(process, subprocess.Popen)
+
+
+def test_become_is_read_as_ansible_reads_it() -> None:
+    assert _target().become is None
+    assert _target(ansible_become="no").become is None
+    plain = _target(ansible_become=True)
+    assert plain.become == ssh.Become(user="root", password=None)
+    vaulted = _target(ansible_become="yes", ansible_become_user="svc", ansible_become_pass="pw 1")
+    assert vaulted.become == ssh.Become(user="svc", password="pw 1")
+    assert "pw 1" not in repr(vaulted)  # targets end up in messages and logs; the password never does
+
+
+def test_become_other_than_sudo_is_refused_as_bad_input() -> None:
+    with pytest.raises(InputError, match="ansible_become_method: is su for spark1"):
+        _target(ansible_become=True, ansible_become_method="su")
+
+
+def test_sudo_without_a_password_never_waits_for_one() -> None:
+    remote = ssh.Become().wrap(["id", "-u"], "m")
+    assert remote == ["sudo", "-H", "-n", "-u", "root", "--", "id", "-u"] and ssh.Become().preamble("m") == ""
+
+
+def test_the_sudo_password_goes_on_stdin_only_and_the_command_starts_after_the_marker() -> None:
+    become = ssh.Become(password="s3cret")
+    remote = become.wrap(["python3", "-", "x"], "sparkctl-m")
+    argv = ssh.command(ssh.SSHTarget("spark1", "h", user="admin", become=become), remote)
+    assert not any("s3cret" in arg for arg in argv)
+    assert remote[:8] == ["sudo", "-H", "-S", "-p", "", "-u", "root", "--"]
+    assert become.preamble("sparkctl-m") == "s3cret\nsparkctl-m\n"
+    # What the node's sh does with that stdin, whether sudo took the password line or not (NOPASSWD):
+    script, marker, *command = remote[10:]
+    for stdin in ("s3cret\nsparkctl-m\nbody\n", "sparkctl-m\nbody\n"):
+        done = subprocess.run(["sh", "-c", script, marker, "sh", "-c", "cat; echo \" $0\"", "arg0"],
+                              input=stdin, capture_output=True, text=True, check=True)
+        assert done.stdout == "body\n arg0\n"
+    assert command == ["python3", "-", "x"]
+
+
+@pytest.mark.parametrize(("stderr", "says"), [
+    ("sudo: a password is required\n", "the inventory gives none"),
+    ("Sorry, try again.\nsudo: 3 incorrect password attempts\n", "not that user's password"),
+    ("admin is not in the sudoers file.  This incident will be reported.\n", "may not use sudo"),
+])
+def test_what_sudo_refused_is_said_and_a_failing_command_is_not_mistaken_for_it(stderr: str, says: str) -> None:
+    target = ssh.SSHTarget("spark1", "h", user="admin", become=ssh.Become(password="x"))
+    problem = ssh.sudo_failure(target, subprocess.CompletedProcess([], 1, "", stderr))
+    assert problem is not None and says in str(problem) and "nothing was run" in str(problem)
+    assert ssh.sudo_failure(target, subprocess.CompletedProcess([], 1, "", "ip: a password is required\n")) is None
+    assert ssh.sudo_failure(ssh.SSHTarget("spark1", "h"), subprocess.CompletedProcess([], 1, "", stderr)) is None
