@@ -143,7 +143,7 @@ def _read(source: Path, secrets: list[tuple[str, Any]]) -> Inventory:
                           hosts_file=Path(str(first.get("inventory_file") or source)))
     decrypt = _decrypter(secrets)
     for name, values in merged.items():
-        inventory.hosts[name] = _host(name, values, decrypt)
+        inventory.hosts[name] = _host(name, _rendered(values, loader, decrypt), decrypt)
     return inventory
 
 
@@ -164,6 +164,40 @@ def _loader() -> Any:
                 raise
 
     return Loader()
+
+
+def _rendered(merged: dict[str, Any], loader: Any, decrypt: Any) -> dict[str, Any]:
+    """The host's variables with Jinja in them rendered against the others, as a play renders them (a sudo
+    password given as `"{{ vault_sudo_password }}"`, say). A value that needs what only a play has (facts,
+    play variables) is kept as written: the plays render it themselves."""
+    from ansible.errors import AnsibleError
+    from ansible.parsing.vault import EncryptedString  # type: ignore[import-untyped]
+    from ansible.template import Templar  # type: ignore[import-untyped]
+
+    templated = [key for key, value in merged.items() if key not in PLAY_VARIABLES and _has_jinja(value)]
+    if not templated:
+        return merged
+    # Vault values opened here, with the passwords given: Ansible's own decryption needs its CLI's context.
+    opened = {key: decrypt(value, str(key), None) if isinstance(value, EncryptedString) else value
+              for key, value in merged.items()}
+    templar = Templar(loader=loader, variables=opened)
+    rendered = dict(merged)
+    for key in templated:
+        try:
+            rendered[key] = templar.template(merged[key])
+        except AnsibleError:
+            pass
+    return rendered
+
+
+def _has_jinja(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_jinja(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_jinja(item) for item in value)
+    return False
 
 
 def _host(name: str, merged: dict[str, Any], decrypt: Any) -> HostVars:
@@ -192,7 +226,7 @@ def _host(name: str, merged: dict[str, Any], decrypt: Any) -> HostVars:
 def _plain(value: Any, decrypt: Any, key: str, origin: Any) -> Any:
     """`value` without Ansible's tags (native str, int, dict...), vault values decrypted."""
     from ansible.module_utils._internal._datatag import AnsibleTagHelper  # type: ignore[import-untyped]
-    from ansible.parsing.vault import EncryptedString  # type: ignore[import-untyped]
+    from ansible.parsing.vault import EncryptedString
 
     if isinstance(value, EncryptedString):
         return decrypt(value, key, origin)

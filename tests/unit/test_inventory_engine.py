@@ -12,7 +12,9 @@ from pathlib import Path
 from ansible.parsing.vault import VaultLib, VaultSecret  # type: ignore[import-untyped]
 
 from sparkctl.cluster import load_cluster
+from sparkctl.inventory import load_inventory
 from sparkctl.provisioning.runner import PlaybookRun
+from sparkctl.ssh import SSHTarget
 from sparkctl.vault import VaultPasswords
 from tests.unit.conftest import InventoryWriter
 
@@ -176,3 +178,21 @@ def test_the_playbook_run_opens_the_vault_with_the_same_passwords(tmp_path: Path
     for vault in (VaultPasswords(files=(password,)), VaultPasswords(ask=True, _typed=PASSWORD)):
         outcome = runner.run(runner.PlaybookRun(inventory=inventory, playbook=playbook, vault=vault), lambda _: None)
         assert (outcome.status, outcome.rc) == ("successful", 0), outcome.output_tail
+
+
+def test_jinja_in_a_value_is_rendered_as_a_play_renders_it(tmp_path: Path) -> None:
+    """The usual way to keep a sudo password in vault: a plain variable pointing at a vaulted one."""
+    inventory = write_vaulted(tmp_path / "inv")
+    inline = textwrap.indent(encrypted("s3cret"), "  ")
+    (inventory / "host_vars" / "spark2.yml").write_text(
+        f"vault_sudo_password: !vault |\n{inline}\n"
+        "ansible_become: true\n"
+        "ansible_become_password: \"{{ vault_sudo_password }}\"\n"
+        "sparkctl_note: \"{{ ansible_facts.hostname }}\"\n")
+    password = tmp_path / "vault-pass"
+    password.write_text(PASSWORD + "\n")
+    hosts = load_inventory(inventory, VaultPasswords(files=(password,))).hosts
+    target = SSHTarget.from_hostvars("spark2", hosts["spark2"].values)
+    assert target.become is not None and target.become.password == "s3cret"
+    assert hosts["spark2"].source("ansible_become_password") == inventory / "host_vars" / "spark2.yml"
+    assert hosts["spark2"].values["sparkctl_note"] == "{{ ansible_facts.hostname }}"  # facts exist in plays only
