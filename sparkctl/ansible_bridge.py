@@ -116,8 +116,10 @@ def services_view(
     inventory_file: str,
     node: str,
     recorded: Sequence[str] = (),
+    only: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The service units of one node, placed on the fabric plan for the cabling provisioning recorded."""
+    """The service units of one node, placed on the fabric plan for the cabling provisioning recorded; with
+    `only`, the units and models a run touches are those of the named services (the layout stays whole)."""
     inventory = _inventory(hosts, hostvars, inventory_file)
     settings = read_settings(inventory)
     spec = read_services(inventory)
@@ -125,7 +127,11 @@ def services_view(
         return layout.node_files(spec, [], node)
     source = f"{CABLING_PATH} on {node}"
     plan = build_plan(settings, parse_discovered(recorded, list(inventory.hosts), source) or None)
-    return layout.node_files(spec, layout.lay_out(spec, settings, plan), node)
+    view: dict[str, Any] = layout.node_files(spec, layout.lay_out(spec, settings, plan), node)
+    if only:
+        view["units"] = [unit for unit in view["units"] if unit["service"] in only]
+        view["models"] = [model for model in view["models"] if model["service"] in only]
+    return view
 
 
 def cluster_addresses(settings: ClusterSettings, plan: ClusterPlan) -> list[str]:

@@ -127,7 +127,7 @@ class NodeStep(ActionBase):  # type: ignore[misc]  # ansible-core ships no type 
                      "msg": f"{name}: the node's Python ({python}) gave no result (exit status {done.get('rc')}): "
                             + (done.get("stderr") or done.get("stdout") or "no output").strip()[-2000:]}
         if facts:
-            found["ansible_facts"] = facts
+            found["ansible_facts"] = {**found.get("ansible_facts", {}), **facts}
         return {**result, **remove_values(found, validated._no_log_values)}
 
     def _python(self, task_vars: dict[str, Any]) -> tuple[str, dict[str, str]]:

@@ -23,6 +23,11 @@ options:
     type: list
     elements: str
     default: []
+  only:
+    description: Return the units and models of these services only (C(sparkctl_services_only)); all when empty.
+    type: list
+    elements: str
+    default: []
   checked:
     description: Only check the services (bad input fails with file, key and fix) and return C(true), so a task
       without C(no_log) shows the error while the layout, which holds the services' env files, stays out of logs.
@@ -56,5 +61,5 @@ class LookupModule(ClusterLookup):
 
     def answer(self, cluster: ClusterVars) -> Any:
         view = services_view(cluster.hosts, cluster.hostvars, cluster.inventory_file, self.get_option("host"),
-                             self.get_option("recorded"))
+                             self.get_option("recorded"), self.get_option("only"))
         return True if self.get_option("checked") else view

@@ -19,6 +19,13 @@ options:
     type: list
     elements: str
     required: true
+  require_root:
+    description: Fail, before reading anything, unless the connection runs as root (uid 0).
+    type: bool
+    default: false
+  links_fact:
+    description: Also set the links as this host fact, for the roles that run after.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -38,4 +45,8 @@ links:
   type: list
   elements: dict
   returned: always
+ansible_facts:
+  description: O(links_fact) set to RV(links).
+  type: dict
+  returned: when O(links_fact) is given
 """

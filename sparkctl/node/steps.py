@@ -85,11 +85,17 @@ def _fabric(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
 
 
 def _node_read(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
+    uid = os.geteuid()
+    if params["require_root"] and uid != 0:
+        raise StepFailed(f"sparkctl writes netplan, sysctl and root's SSH files, and the connection runs as uid {uid}. "
+                         "Set ansible_user: root, or ansible_become: true for a sudo user, in the inventory.", uid=uid)
     rc, out, err = run(["ip", "-json", "link", "show"])
     if rc != 0:
         raise StepFailed(f"ip -json link show failed: {err.strip() or out.strip()}")
     wanted = set(params["netdevs"])
-    return {"uid": os.geteuid(), "links": [link for link in json.loads(out) if link.get("ifname") in wanted]}
+    links = [link for link in json.loads(out) if link.get("ifname") in wanted]
+    facts = {params["links_fact"]: links} if params["links_fact"] else {}
+    return {"uid": uid, "links": links, **({"ansible_facts": facts} if facts else {})}
 
 
 def _packages(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
@@ -265,6 +271,8 @@ STEPS: dict[str, Step] = {
     }),
     "sparkctl_node_read": Step(_node_read, {
         "netdevs": {"type": "list", "elements": "str", "required": True},
+        "require_root": {"type": "bool", "default": False},
+        "links_fact": {"type": "str"},
     }),
     "sparkctl_packages": Step(_packages, {
         "mode": {"type": "str", "choices": ["install", "verify"], "required": True},

@@ -29,9 +29,22 @@ def _on_node(request: dict[str, object]) -> dict[str, object]:
 
 
 def test_a_step_runs_from_the_sources_the_script_carries() -> None:
-    found = _on_node({"step": "sparkctl_node_read", "params": {"netdevs": ["lo", "enp1s0f0np0"]}, "check_mode": False})
+    found = _on_node({"step": "sparkctl_node_read", "check_mode": False,
+                      "params": {"netdevs": ["lo", "enp1s0f0np0"], "require_root": False, "links_fact": "links"}})
     assert found["changed"] is False and found["uid"] == os.geteuid()
     assert [link["ifname"] for link in found["links"]] == ["lo"]  # netdevs the host lacks are left out
+    assert found["ansible_facts"] == {"links": found["links"]}
+
+
+def test_preflight_read_refuses_a_connection_without_root_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unused(argv: object) -> tuple[int, str, str]:
+        raise AssertionError("read although not root")
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    found = steps.serve({"step": "sparkctl_node_read", "check_mode": False,
+                         "params": {"netdevs": [], "require_root": True, "links_fact": None}}, unused)
+    assert found["failed"] is True and found["uid"] == 1000
+    assert "runs as uid 1000" in str(found["msg"]) and "ansible_become: true" in str(found["msg"])
 
 
 def test_a_failing_step_returns_its_message_and_data() -> None:
@@ -46,7 +59,8 @@ def test_an_unexpected_error_is_a_failure_with_its_traceback() -> None:
     def broken(argv: object) -> tuple[int, str, str]:
         raise OSError("no such command")
 
-    found = steps.serve({"step": "sparkctl_node_read", "params": {"netdevs": []}, "check_mode": False}, broken)
+    found = steps.serve({"step": "sparkctl_node_read", "check_mode": False,
+                         "params": {"netdevs": [], "require_root": False, "links_fact": None}}, broken)
     assert found["failed"] is True and found["msg"] == "OSError: no such command"
     assert "Traceback" in str(found["exception"])
 
