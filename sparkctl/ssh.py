@@ -70,11 +70,11 @@ class RemoteCommandFailed(SparkctlError):
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
 _PASSWORD_KEYS = ("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass")
 """Where Ansible's sudo become plugin reads the password from, first found wins."""
-_BECOME_FIX = ("set ansible_become_password in the inventory (`ansible-vault encrypt_string "
-               "--name ansible_become_password`), or let the user run sudo without a password")
+BECOME_FIX = ("run with --ask-become-pass (-K), or set ansible_become_password in the inventory (`ansible-vault "
+               "encrypt_string --name ansible_become_password`), or let the user run sudo without a password")
 _WRONG_PASSWORD = "sudo refused ansible_become_password: it is not that user's password on the node"
 _SUDO_FAILURES = (
-    ("a password is required", "sudo asks for a password and the inventory gives none: " + _BECOME_FIX),
+    ("a password is required", "sudo asks for a password and the inventory gives none: " + BECOME_FIX),
     ("incorrect password", _WRONG_PASSWORD),
     ("sorry, try again", _WRONG_PASSWORD),
     ("no password was provided", _WRONG_PASSWORD),
@@ -95,8 +95,9 @@ class Become:
     password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_hostvars(cls, name: str, hostvars: Mapping[str, Any]) -> Become | None:
-        """None unless ansible_become is true; only sudo is supported, as sparkctl init writes it."""
+    def from_hostvars(cls, name: str, hostvars: Mapping[str, Any], asked: str | None = None) -> Become | None:
+        """None unless ansible_become is true; only sudo is supported, as sparkctl init writes it. The
+        inventory's password wins over one typed at --ask-become-pass (`asked`), as in Ansible."""
         if str(hostvars.get("ansible_become", False)).strip().lower() not in _TRUE:
             return None
         method = str(hostvars.get("ansible_become_method") or "sudo")
@@ -104,7 +105,7 @@ class Become:
             raise InputError(f"is {method} for {name}; sparkctl's own commands (verify-link, doctor, status) become "
                              "root with sudo only", key="ansible_become_method",
                              fix="use sudo, or log in as root (ansible_user: root)")
-        password = next((hostvars[key] for key in _PASSWORD_KEYS if hostvars.get(key) is not None), None)
+        password = next((hostvars[key] for key in _PASSWORD_KEYS if hostvars.get(key) is not None), asked)
         return cls(user=str(hostvars.get("ansible_become_user") or "root"),
                    password=None if password is None else str(password))
 
@@ -134,9 +135,11 @@ class SSHTarget:
 
     @classmethod
     def from_hostvars(
-        cls, name: str, hostvars: Mapping[str, Any], *, trust_on_first_use: bool = False
+        cls, name: str, hostvars: Mapping[str, Any], *, trust_on_first_use: bool = False,
+        become_password: str | None = None,
     ) -> SSHTarget:
-        """Build a target from a host's inventory variables, reading the keys Ansible's ssh plugin reads."""
+        """Build a target from a host's inventory variables, reading the keys Ansible's ssh plugin reads
+        (`become_password`: typed at --ask-become-pass)."""
         key_file = hostvars.get("ansible_ssh_private_key_file")
         common_args = hostvars.get("ansible_ssh_common_args") or ""
         return cls(
@@ -147,7 +150,7 @@ class SSHTarget:
             identity_file=str(key_file) if key_file else None,
             options=tuple(shlex.split(str(common_args))),
             trust_on_first_use=trust_on_first_use,
-            become=Become.from_hostvars(name, hostvars),
+            become=Become.from_hostvars(name, hostvars, become_password),
         )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from sparkctl.commands.options import inventory_option, inventory_used, vault_used
+from sparkctl.commands.options import become_option, become_used, inventory_option, inventory_used, vault_used
 from sparkctl.errors import InputError, SparkctlError
 from sparkctl.inventory import Inventory, load_inventory
 from sparkctl.services.spec import KEY, ServicesSpec, read_services
@@ -42,7 +42,8 @@ def run_services(inventory: Path, hosts: Inventory, only: tuple[str, ...], *, li
     if only:
         extravars["sparkctl_services_only"] = list(only)
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
-                                      playbook=runner.SERVICES_PLAYBOOK, vault=vault_used(), extravars_file=override)
+                                      playbook=runner.SERVICES_PLAYBOOK, vault=vault_used(), become=become_used(),
+                                      extravars_file=override)
     run_and_report(playbook_run, list(hosts.hosts), {h.name: h.values for h in hosts}, title,
                    Console(stderr=True, highlight=False))
 
@@ -55,7 +56,8 @@ def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json
     from sparkctl.services.status import collect
     from sparkctl.views.console import report_console
 
-    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
+    asked = become_used().typed()
+    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values, become_password=asked) for h in hosts}
     statuses = collect(spec, targets, only)
     ok = all(s.healthy for s in statuses)
     if as_json:
@@ -74,6 +76,7 @@ def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json
 
 @click.command()
 @inventory_option
+@become_option
 @click.option("--service", "only", multiple=True, metavar="NAME", help="Only this service (repeatable).")
 @click.option("--limit", "-l", default=None, metavar="HOSTS", help="Only these Sparks (Ansible host pattern).")
 @click.option("--check", is_flag=True, help="Dry run: show what would change (ansible-playbook --check --diff).")
@@ -92,6 +95,7 @@ def deploy(inventory: Path, only: tuple[str, ...], limit: str | None, check: boo
 
 @click.command()
 @inventory_option
+@become_option
 @click.option("--service", "only", multiple=True, metavar="NAME", help="Only this service (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable: ok, services.")
 def status(inventory: Path, only: tuple[str, ...], as_json: bool) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sparkctl.commands.options import inventory_option, inventory_used, vault_used
+from sparkctl.commands.options import become_option, become_used, inventory_option, inventory_used, vault_used
 from sparkctl.errors import SparkctlError
 
 if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
 
 @click.command()
 @inventory_option
+@become_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable: ok, findings, not_checked, watch.")
 @click.option("--fix", is_flag=True, help="When a finding is provisioning's, re-apply what provisioning owns (on every Spark: "
               "discovery needs them all; those without findings change nothing), then look again.")
@@ -49,7 +50,8 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     settings = read_settings(hosts)
     speed = read_expectations(hosts).link_speed_mbps
     spec = read_services(hosts)
-    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values) for h in hosts}
+    asked = become_used().typed()
+    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values, become_password=asked) for h in hosts}
 
     history: dict[str, list[checks.WatchEvent]] = {}
     unread: list[checks.NotChecked] = []
@@ -81,7 +83,7 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
         nodes = sorted({f.node for f in findings if f.provisioned}, key=list(targets).index)
         if nodes:  # every Spark: discovery needs them all, and the others change nothing
             err.print(f"re-applying what provisioning owns: findings on {', '.join(nodes)}")
-            run = runner.PlaybookRun(inventory=inventory, vault=vault)
+            run = runner.PlaybookRun(inventory=inventory, vault=vault, become=become_used())
             run_and_report(run, list(targets), {h.name: h.values for h in hosts}, "sparkctl doctor --fix", err)
             findings = look()
     if as_json:

@@ -17,7 +17,7 @@ import click
 
 from sparkctl.cabling import CablingUnknown
 from sparkctl.cluster import plan_cluster
-from sparkctl.commands.options import inventory_option, vault_used
+from sparkctl.commands.options import become_option, become_used, inventory_option, vault_used
 from sparkctl.inventory import load_inventory
 from sparkctl.mesh_key import refuse_rotation_in_inventory
 
@@ -29,6 +29,7 @@ def keys() -> None:
 
 @keys.command()
 @inventory_option
+@become_option
 @click.option("--check", is_flag=True, help="Dry run: say what the rotation would do, change nothing.")
 def rotate(inventory: Path, check: bool) -> None:
     """Replace the cluster key on every Spark: the new key is proven everywhere before the old one goes."""
@@ -47,7 +48,8 @@ def rotate(inventory: Path, check: bool) -> None:
 
     extravars = runner.ProvisionVars(sparkctl_ssh_mesh_rotate=True)
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, check=check,
-                                      playbook=runner.SSH_MESH_PLAYBOOK, vault=vault)
+                                      playbook=runner.SSH_MESH_PLAYBOOK, vault=vault,
+                                      become=become_used())
     err = Console(stderr=True, highlight=False)
     outcome = run_and_report(playbook_run, hosts, {host.name: host.values for host in loaded},
                              "sparkctl keys rotate", err)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sparkctl.become import BecomePassword
 from sparkctl.inventory_source import InventoryChoice, choose_here
 from sparkctl.model import TOPOLOGIES
 from sparkctl.vault import VaultPasswords
@@ -17,6 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _CHOSEN = "sparkctl.inventory"
 _VAULT = "sparkctl.vault"
+_BECOME = "sparkctl.become"
 
 
 def _choose_inventory(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
@@ -51,6 +53,26 @@ def _ask(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 def vault_used() -> VaultPasswords:
     """The vault passwords the running command was given, for reading the inventory and for the playbook run."""
     return _vault(click.get_current_context())
+
+
+def _ask_become(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[_BECOME] = BecomePassword(ask=value)
+
+
+def become_used() -> BecomePassword:
+    """The sudo password the running command was asked to prompt for (none without --ask-become-pass)."""
+    found = click.get_current_context().meta.setdefault(_BECOME, BecomePassword())
+    assert isinstance(found, BecomePassword)
+    return found
+
+
+def become_option(func: F) -> F:
+    """--ask-become-pass (-K), for the commands that act on the nodes."""
+    return click.option(
+        "--ask-become-pass", "-K", is_flag=True, expose_value=False, callback=_ask_become,
+        help="Ask for the sudo password of the inventory's ansible_user, as ansible-playbook -K (hosts whose "
+             "inventory sets ansible_become_password keep theirs).",
+    )(func)
 
 
 def inventory_option(func: F) -> F:

@@ -16,13 +16,20 @@ from rich.console import Console
 
 from sparkctl.cabling import CablingUnknown
 from sparkctl.cluster import plan_cluster
-from sparkctl.commands.options import inventory_option, topology_option, vault_used
+from sparkctl.commands.options import (
+    become_option,
+    become_used,
+    inventory_option,
+    topology_option,
+    vault_used,
+)
 from sparkctl.inventory import load_inventory
 from sparkctl.mesh_key import refuse_rotation_in_inventory
 
 
 @click.command()
 @inventory_option
+@become_option
 @topology_option
 @click.option("--limit", "-l", default=None, metavar="HOSTS",
               help="Only these Sparks (Ansible host pattern, e.g. spark1 or spark1,spark2).")
@@ -45,7 +52,7 @@ def provision(inventory: Path, topology: str | None, limit: str | None, check: b
     if topology:
         extravars["sparkctl_topology"] = topology
     playbook_run = runner.PlaybookRun(inventory=inventory, extravars=extravars, limit=limit, check=check,
-                                      vault=vault)
+                                      vault=vault, become=become_used())
     err = Console(stderr=True, highlight=False)
     outcome = run_and_report(playbook_run, hosts, hostvars, "sparkctl provision", err)
     verb = "would be provisioned (check mode, nothing changed)" if check else "provisioned"

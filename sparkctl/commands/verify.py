@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from sparkctl.commands.options import inventory_option, inventory_used, topology_option, vault_used
+from sparkctl.commands.options import (
+    become_option,
+    become_used,
+    inventory_option,
+    inventory_used,
+    topology_option,
+    vault_used,
+)
 from sparkctl.errors import InputError
 from sparkctl.inventory import load_inventory
 from sparkctl.settings import read_settings
@@ -15,6 +22,7 @@ from sparkctl.settings import read_settings
 
 @click.command("verify-link")
 @inventory_option
+@become_option
 @topology_option
 @click.option("--links", default="", metavar="A:p0-B:p0,...", help="Only these cables (default: every planned one).")
 @click.option("--duration", type=float, default=5.0, show_default=True, help="Seconds of iperf3 per cable.")
@@ -42,8 +50,10 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
     hosts = load_inventory(inventory, vault_used())
     settings = read_settings(hosts, topology)
     expect = read_expectations(hosts)
+    asked = become_used().typed()
     targets = {
-        host.name: ssh.SSHTarget.from_hostvars(host.name, host.values, trust_on_first_use=trust_on_first_use)
+        host.name: ssh.SSHTarget.from_hostvars(host.name, host.values, trust_on_first_use=trust_on_first_use,
+                                               become_password=asked)
         for host in hosts
     }
     chosen = tuple(part.strip() for part in links.split(",") if part.strip())

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from sparkctl.become import BecomePassword
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.provisioning.events import Event, HostResult, Recap, parse_event
 from sparkctl.vault import VaultPasswords
@@ -52,13 +53,15 @@ class PlaybookRun:
     playbook: Path = SITE_PLAYBOOK
     vault: VaultPasswords = field(default_factory=VaultPasswords)
     """The vault passwords sparkctl read the inventory with; the run gets the same."""
+    become: BecomePassword = field(default_factory=BecomePassword)
+    """The sudo password typed at --ask-become-pass, if the command was asked to prompt for it."""
     extravars_file: Path | None = None
     """More extra variables, in a JSON file ansible-playbook reads (`-e @FILE`): for values that may hold
     secrets read from the inventory's vault, which must not appear on a printed command line."""
 
     def options(self) -> list[str]:
         """ansible-playbook options beyond inventory, playbook and extra vars."""
-        options: list[str] = self.vault.playbook_options()
+        options: list[str] = self.vault.playbook_options() + self.become.playbook_options()
         if self.extravars_file is not None:
             options += ["--extra-vars", f"@{self.extravars_file}"]
         if self.limit:
@@ -136,7 +139,7 @@ def run(playbook_run: PlaybookRun, on_event: Callable[[Event], None]) -> RunOutc
             extravars=dict(playbook_run.extravars),
             cmdline=shlex.join(playbook_run.options()) or None,
             envvars=_environment(),
-            passwords=playbook_run.vault.prompt_answers(),
+            passwords={**playbook_run.vault.prompt_answers(), **playbook_run.become.prompt_answers()},
             event_handler=handle,
             quiet=True,
             suppress_env_files=True,

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sparkctl.errors import EnvironmentProblem, SparkctlError
 from sparkctl.provisioning import host_keys, progress, runner
+from sparkctl.ssh import BECOME_FIX
 
 
 def run_and_report(
@@ -27,6 +28,7 @@ def run_and_report(
     refused = host_keys.explain_unreachable(
         hostvars, {host: outcome.failures[host] for host in unreachable if host in outcome.failures})
     outcome.failures.update({host: problem.message for host, problem in refused.items()})
+    outcome.failures.update({host: explain_sudo(message) for host, message in outcome.failures.items()})
     err.print(progress.summary(outcome, hosts))
     failed = sorted(h for h, s in outcome.recap.hosts.items() if s.failed)
     if outcome.status == "canceled":
@@ -40,3 +42,13 @@ def run_and_report(
     if outcome.rc != 0 or outcome.status != "successful":
         raise SparkctlError(f"ansible-playbook ended with {outcome.status} (rc {outcome.rc}):\n{outcome.output_tail}")
     return outcome
+
+
+def explain_sudo(message: str) -> str:
+    """Ansible's word for a sudo that wanted a password, with what to do about it."""
+    said = message.lower()
+    if "missing sudo password" in said:
+        return f"{message}: sudo on the node asks for a password — {BECOME_FIX}"
+    if "incorrect sudo password" in said:
+        return f"{message}: the become password is not the login user's sudo password on the node"
+    return message

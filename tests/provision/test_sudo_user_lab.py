@@ -54,8 +54,9 @@ def sudo_lab(lab_root: Path) -> Iterator[Lab]:
         yield lab
 
 
-def _inventory(lab: Lab, where: Path, password: str) -> tuple[Path, Path]:
-    """The lab's inventory as the sudo user's, and the vault password file that opens it."""
+def _inventory(lab: Lab, where: Path, password: str | None) -> tuple[Path, Path]:
+    """The lab's inventory as the sudo user's (with `password` vault-encrypted, if given), and the vault
+    password file that opens it."""
     (where / "group_vars").mkdir(parents=True)
     vault_file = where / "vault-pass"
     vault_file.write_text(VAULT_PASSWORD + "\n", encoding="utf-8")
@@ -63,7 +64,7 @@ def _inventory(lab: Lab, where: Path, password: str) -> tuple[Path, Path]:
     settings = yaml.safe_load((lab.inventory / "group_vars" / "sparks.yml").read_text(encoding="utf-8"))
     del settings["ansible_python_interpreter"]
     settings.update(ansible_user=USER, ansible_become=True)
-    text = yaml.safe_dump(settings) + _encrypted(password, vault_file)
+    text = yaml.safe_dump(settings) + (_encrypted(password, vault_file) if password is not None else "")
     (where / "group_vars" / "sparks.yml").write_text(text, encoding="utf-8")
     return where, vault_file
 
@@ -73,10 +74,11 @@ def inventory(sudo_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return _inventory(sudo_lab, tmp_path_factory.mktemp("sudo-inventory"), PASSWORD)
 
 
-def _sparkctl(command: str, inventory: tuple[Path, Path], *extra: str) -> subprocess.CompletedProcess[str]:
+def _sparkctl(command: str, inventory: tuple[Path, Path], *extra: str,
+              typed: str | None = None) -> subprocess.CompletedProcess[str]:
     where, vault_file = inventory
     return subprocess.run([SPARKCTL, command, "--inventory", str(where), "--vault-password-file", str(vault_file),
-                           *extra], capture_output=True, text=True, timeout=600, check=False)
+                           *extra], input=typed, capture_output=True, text=True, timeout=600, check=False)
 
 
 def test_provision_as_a_sudo_user(sudo_lab: Lab, inventory: tuple[Path, Path]) -> None:
@@ -104,3 +106,17 @@ def test_a_wrong_sudo_password_is_named_and_nothing_runs(sudo_lab: Lab, tmp_path
     result = _sparkctl("verify-link", wrong)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert "sudo refused ansible_become_password" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_become_pass_gives_the_password_the_inventory_lacks(sudo_lab: Lab, tmp_path: Path) -> None:
+    """As ansible-playbook -K: typed once (here on stdin, as no terminal is attached), then answered to
+    ansible-playbook's prompt for the playbook run and handed to sudo for sparkctl's own commands."""
+    inventory = _inventory(sudo_lab, tmp_path / "no-password", None)
+    refused = _sparkctl("provision", inventory)
+    assert refused.returncode == 1 and "Missing sudo password" in refused.stderr
+    assert "run with --ask-become-pass (-K)" in " ".join(refused.stderr.split())
+    provisioned = _sparkctl("provision", inventory, "--ask-become-pass", typed=PASSWORD + "\n")
+    assert provisioned.returncode == 0, provisioned.stdout[-3000:] + provisioned.stderr[-3000:]
+    doctor = _sparkctl("doctor", inventory, "-K", typed=PASSWORD + "\n")
+    assert doctor.returncode == 0 and "no drift on spark1, spark2" in doctor.stdout, doctor.stderr[-2000:]
+    assert PASSWORD not in provisioned.stdout + provisioned.stderr + doctor.stdout + doctor.stderr
