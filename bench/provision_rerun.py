@@ -5,7 +5,9 @@ cabling, validates the netplan drop-in, pings every peer half and checks the env
 cannot be as cheap as gathering facts; this measures by how much, and how it grows from 2 to 8
 nodes (Ansible runs the nodes in parallel, so it should grow far less than 4x). On a real cluster each
 Spark does its own part of the work; in the lab all nodes share this machine's cores with the controller,
-so the bench also prints how the bare fact-gathering play grows from 2 to 8 lab nodes, for scale.
+so the bench also prints how the bare fact-gathering play grows from 2 to 8 lab nodes, for scale, and
+the CPU time every run took on this machine (controller and lab nodes together, from /proc/stat): where
+the 2-node run already keeps the cores busy, the 8-node run cannot take less than its CPU time allows.
 
 Run as root: `.venv/bin/python bench/provision_rerun.py [--rounds N] [--skip-8]`. Every lab gets a
 throwaway SPARKCTL_LAB_ROOT and its own name and is always taken down, also when a run fails.
@@ -35,23 +37,34 @@ _RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", re.MULTILINE)
 FACTS_PLAY = "- hosts: sparks\n  gather_facts: true\n  tasks: []\n"
 
 
-def _playbook(inventory: Path, playbook: Path, env: dict[str, str], *, rerun: bool = False) -> float:
-    """Seconds one ansible-playbook run takes; raises with its output if it fails, or if a re-run changed
-    anything on any host (then it would not be measuring a re-run)."""
+def busy_seconds() -> float:
+    """CPU seconds this machine has spent busy since boot, all cores (user, nice, system, irq, softirq)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _playbook(inventory: Path, playbook: Path, env: dict[str, str], *, rerun: bool = False) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole machine) of one ansible-playbook run; raises with its output if
+    it fails, or if a re-run changed anything on any host (then it would not be measuring a re-run)."""
     argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory), str(playbook), "-e", json.dumps(LAB_NODE_VARS)]
-    start = time.perf_counter()
+    start, busy = time.perf_counter(), busy_seconds()
     result = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, busy_seconds() - busy
     if result.returncode != 0:
         raise RuntimeError(f"{playbook.name} failed:\n{result.stdout[-3000:]}")
     changed = {host: int(count) for host, count in _RECAP.findall(result.stdout)}
     if rerun and (not changed or any(changed.values())):
         raise RuntimeError(f"the re-run changed something: {changed}\n{result.stdout[-3000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
-def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[float], list[float]]:
-    """(re-run seconds, fact-gathering seconds), `rounds` samples each, on one lab of `nodes` nodes."""
+Sample = tuple[float, float]
+"""(wall seconds, CPU seconds) of one run."""
+
+
+def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[Sample], list[Sample]]:
+    """(re-runs, fact-gathering runs), `rounds` samples each, on one lab of `nodes` nodes."""
     env = {**os.environ, "SPARKCTL_LAB_ROOT": str(root), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
     name = f"bprov{nodes}"
     facts = root / "facts.yml"
@@ -61,7 +74,7 @@ def measure(nodes: int, topology: str, root: Path, rounds: int) -> tuple[list[fl
                             env=env, capture_output=True, text=True, check=True)
         inventory = Path(up.stdout.strip())
         site = REPO / "playbooks" / "site.yml"
-        first = _playbook(inventory, site, env)
+        first, _ = _playbook(inventory, site, env)
         print(f"  {nodes} nodes: first provisioning {first:.1f} s", file=sys.stderr)
         # Interleaved, so a machine that gets busier or quieter during the run moves both alike.
         reruns, gathers = [], []
@@ -82,19 +95,31 @@ def main() -> int:
         print("bench/provision_rerun.py needs root (it builds labs)", file=sys.stderr)
         return 2
     sizes = [(2, "direct")] + ([] if args.skip_8 else [(8, "ring")])
-    results: dict[int, tuple[float, float]] = {}
+    results: dict[int, tuple[Sample, Sample]] = {}
     with tempfile.TemporaryDirectory(prefix="sparkctl-prov-bench-") as tmp:
         for nodes, topology in sizes:
             reruns, gathers = measure(nodes, topology, Path(tmp), args.rounds)
-            results[nodes] = (statistics.median(reruns), statistics.median(gathers))
-    print(f"{'nodes':>5} {'site.yml re-run s':>18} {'gather_facts play s':>20} {'ratio':>6}")
-    for nodes, (rerun, gather) in results.items():
-        print(f"{nodes:>5} {rerun:>18.1f} {gather:>20.1f} {rerun / gather:>6.1f}")
+            results[nodes] = (_median(reruns), _median(gathers))
+    cores = os.cpu_count() or 1
+    print(f"{'nodes':>5} {'site.yml re-run s':>18} {'gather_facts play s':>20} {'ratio':>6} "
+          f"{'re-run CPU s':>13} {'cores busy':>11}")
+    for nodes, ((rerun, rerun_cpu), (gather, _)) in results.items():
+        print(f"{nodes:>5} {rerun:>18.1f} {gather:>20.1f} {rerun / gather:>6.1f} {rerun_cpu:>13.1f} "
+              f"{rerun_cpu / (rerun * cores):>10.0%}")
     if 8 in results:
-        print(f"8-node re-run / 2-node re-run: {results[8][0] / results[2][0]:.2f}x (4x the nodes); the bare "
-              f"fact-gathering play on the same labs: {results[8][1] / results[2][1]:.2f}x, which is how Ansible "
-              "alone grows here, where every lab node shares this machine's cores")
+        (rerun2, cpu2), (gather2, gather_cpu2) = results[2]
+        (rerun8, cpu8), (gather8, gather_cpu8) = results[8]
+        print(f"8-node re-run / 2-node re-run: {rerun8 / rerun2:.2f}x (4x the nodes); the bare fact-gathering play "
+              f"on the same labs: {gather8 / gather2:.2f}x, which is how Ansible alone grows here, where every lab "
+              "node shares this machine's cores")
+        print(f"CPU seconds per added lab node (controller and node together): re-run {(cpu8 - cpu2) / 6:.2f}, "
+              f"fact-gathering play {(gather_cpu8 - gather_cpu2) / 6:.2f}; with {cores} cores the 8-node re-run "
+              f"needs at least {cpu8 / cores:.1f} s of wall time here")
     return 0
+
+
+def _median(samples: list[Sample]) -> Sample:
+    return statistics.median(wall for wall, _ in samples), statistics.median(cpu for _, cpu in samples)
 
 
 if __name__ == "__main__":
