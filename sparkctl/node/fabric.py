@@ -21,7 +21,6 @@ when an apply has settled.
 from __future__ import annotations
 
 import ipaddress
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +53,8 @@ class Settings:
     netplan_dir: Path = netplan_files.NETPLAN_DIR
     sys_net: Path = rollback.SYS_NET
     proc_net: Path = Path("/proc/net")
-    python: str = sys.executable
+    python: str | None = None
+    """The interpreter of the rollback units; None: `rollback.unit_python()`."""
 
 
 @dataclass

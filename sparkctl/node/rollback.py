@@ -188,6 +188,20 @@ def restore(run: Runner, pending: Pending, netplan_dir: Path = netplan_files.NET
 # --- the timer and the boot unit ------------------------------------------------------------------------
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def unit_python(running: str = sys.executable, system: str = SYSTEM_PYTHON) -> str:
+    """The interpreter the units this package installs name: the system's `python3` when it is the one
+    running now. Ansible discovers a versioned path (/usr/bin/python3.12); a unit naming it would stop
+    working, the boot-time restore with it, once a release upgrade replaces that Python."""
+    try:
+        same = os.path.samefile(running, system)
+    except OSError:
+        same = False
+    return system if same else running
+
+
 def install_code(target: Path = CODE_DIR, extra: Sequence[ModuleType] = ()) -> None:
     """Keep a copy of the node package the rollback (and, with `extra`, other programs of it such as the
     watch) runs from; each file is rewritten only when it differs."""
@@ -222,7 +236,7 @@ def boot_unit_text(python: str, state_dir: Path, netplan_dir: Path, code_dir: Pa
     )
 
 
-def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: str = sys.executable,
+def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: str | None = None,
         code_dir: Path = CODE_DIR, boot_unit: Path = BOOT_UNIT) -> None:
     """Record `pending` and start the timer that restores it unless confirmed within its window."""
     deadline = time.monotonic() + pending.settle_timeout + 10
@@ -231,6 +245,7 @@ def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: 
             raise RollbackError("a rollback of an earlier apply is still running; nothing was changed")
         time.sleep(0.2)
     install_code(code_dir)
+    python = python or unit_python()
     unit = boot_unit_text(python, store.directory, netplan_dir, code_dir)
     if not boot_unit.exists() or boot_unit.read_text(encoding="utf-8") != unit:
         write_atomically(boot_unit, unit, 0o644)

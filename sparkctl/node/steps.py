@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -231,9 +230,9 @@ def _sysctl(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
 
 def _watch(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
     from . import watch
-    from .rollback import RollbackError
+    from .rollback import RollbackError, unit_python
     textfile = Path(params["textfile"]) if params["textfile"] else None
-    files = watch.unit_files(sys.executable, params["interval_minutes"], params["heal"], textfile)
+    files = watch.unit_files(unit_python(), params["interval_minutes"], params["heal"], textfile)
     try:
         steps = watch.install(run, files, params["enabled"], check_mode)
     except RollbackError as error:

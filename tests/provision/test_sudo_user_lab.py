@@ -88,6 +88,10 @@ def test_provision_as_a_sudo_user(sudo_lab: Lab, inventory: tuple[Path, Path]) -
     for node in NODES:
         owner = sudo_lab.sh(node, "stat", "-c", "%U", "/etc/netplan/60-sparkctl-fabric.yaml").stdout.strip()
         assert owner == "root"
+        # Ansible discovered a versioned Python (python3.11 here); the units name the one a release upgrade keeps.
+        for unit in ("sparkctl-watch.service", "sparkctl-fabric-restore.service"):
+            text = sudo_lab.sh(node, "cat", f"/etc/systemd/system/{unit}").stdout
+            assert "ExecStart=/usr/bin/python3 -m sparkctl_node." in text, text
     assert PASSWORD not in result.stdout + result.stderr
 
 

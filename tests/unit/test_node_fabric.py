@@ -153,3 +153,17 @@ def test_the_copy_the_timer_runs_is_self_contained(tmp_path: Path) -> None:
     unit = rollback.boot_unit_text("/usr/bin/python3", Path("/var/lib/sparkctl/fabric"), Path("/etc/netplan"))
     assert "ConditionPathExists=/var/lib/sparkctl/fabric/pending.json" in unit
     assert "ExecStart=/usr/bin/python3 -m sparkctl_node.rollback --state-dir /var/lib/sparkctl/fabric" in unit
+
+
+def test_units_name_the_systems_python3_not_the_versioned_path_ansible_discovered(tmp_path: Path) -> None:
+    """A unit naming /usr/bin/python3.12 would fail, and the boot-time restore with it, after a release
+    upgrade; /usr/bin/python3 follows the system's Python."""
+    versioned = tmp_path / "python3.12"
+    versioned.write_text("#!/bin/sh\n")
+    system = tmp_path / "python3"
+    system.symlink_to(versioned)
+    assert rollback.unit_python(str(versioned), str(system)) == str(system)
+    other = tmp_path / "python3.13"
+    other.write_text("#!/bin/sh\n")
+    assert rollback.unit_python(str(other), str(system)) == str(other)  # a Python of its own: keep it
+    assert rollback.unit_python(str(versioned), str(tmp_path / "absent")) == str(versioned)
