@@ -115,6 +115,17 @@ def test_check_mode_shows_a_renumbering_and_changes_nothing(direct_lab: Lab) -> 
         assert direct_lab.sh(node, "ip", "-4", "-o", "address").stdout == addresses
 
 
+def test_install_mode_asks_apt_and_names_what_the_distribution_lacks(direct_lab: Lab) -> None:
+    """sparkctl_packages_mode: install, in check mode (a lab node has no apt sources of its own): the packages
+    the node's apt offers go to the apt task, and the RDMA ones it does not offer are named, not failed on."""
+    result = direct_lab.playbook("--check", playbook="playbooks/packages.yml",
+                                 extravars={"sparkctl_packages_mode": "install", "sparkctl_packages_rdma_enabled": True})
+    assert result.returncode == 0, result.stdout[-3000:]
+    installed = result.stdout.split("TASK [sparkctl_packages : Install the packages the distribution has]", 1)[1]
+    assert "ok: [spark1]" in installed.split("TASK [", 1)[0]
+    assert "the apt sources of spark1 do not offer them: rdma-core" in flat(result.stdout)
+
+
 def test_discovery_refuses_a_run_that_leaves_out_a_spark(direct_lab: Lab) -> None:
     """Unpinned cabling is learnt from every Spark's probe: a --limit run would miss the others' frames."""
     before = direct_lab.sh("spark1", "cat", NETPLAN).stdout
