@@ -115,6 +115,9 @@ def init(directory: Path, nodes: tuple[str, ...], topology: str, fabric_pool: st
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {hosts_file} and {group_file}")
+    if user != "root":
+        click.echo(f"{user} becomes root with sudo on the Sparks: if sudo asks for a password, give it with -K "
+                   "(sparkctl provision -K), or keep it in the inventory as ansible_become_password (vault)")
     click.echo("next: sparkctl plan" + ("" if directory == Path("inventory") else f" --inventory {directory}"))
 
 

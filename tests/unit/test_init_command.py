@@ -104,6 +104,7 @@ def test_init_writes_the_default_inventory_for_the_user_who_runs_it_with_sudo(tm
     group_vars = (tmp_path / "inventory" / "group_vars" / "sparks.yml").read_text()
     assert "ansible_user: alice" in group_vars and "ansible_become: true" in group_vars
     assert result.stdout.splitlines()[-1] == "next: sparkctl plan"
+    assert "alice becomes root with sudo on the Sparks: if sudo asks for a password, give it with -K" in result.stdout
     other = tmp_path / "other"
     other.mkdir()
     as_root = _init_as(other, "root-inv", *NODES, "--skip-ssh-check", "--user", "root")
