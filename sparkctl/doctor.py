@@ -27,7 +27,7 @@ from sparkctl import hardware, ssh
 from sparkctl.ansible_bridge import parse_discovered
 from sparkctl.errors import EnvironmentProblem
 from sparkctl.model import ClusterPlan
-from sparkctl.node import doctor_facts, watch
+from sparkctl.node import doctor_facts, rollback, watch
 from sparkctl.node.fabric_state import drift
 from sparkctl.parallel import parallel
 from sparkctl.planner import build_plan
@@ -77,7 +77,8 @@ def gather(targets: Mapping[str, ssh.SSHTarget], paths: Sequence[str], images: M
     """Each node's facts, all nodes at once (with the IDs of `images[node]`, the images deployed there)."""
     def one(name: str) -> dict[str, Any]:
         request = json.dumps({"devices": list(hardware.ALL_NETDEVS), "files": list(paths),
-                              "images": list((images or {}).get(name, ())), "container_cli": container_cli})
+                              "images": list((images or {}).get(name, ())), "container_cli": container_cli,
+                              "units": list(UNIT_FILES)})
         result = ssh.run(targets[name], ["python3", "-", request], input=FACTS_SOURCE, timeout=60)
         try:
             facts = json.loads(result.stdout)
@@ -128,6 +129,13 @@ def _files(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Findi
             found.append(Finding(node, wanted.path, "absent" if have is None else "different content",
                                  "as planned", REAPPLY))
     return found
+
+
+def _unit_programs(node: str, facts: Mapping[str, Any]) -> list[Finding]:
+    """A unit provisioning installed whose program is gone from the node: it fails when it next starts."""
+    return [Finding(node, f"{Path(unit).name} program", f"{seen['program']} (not on the node)",
+                    "a program the node has (provisioning names the system's python3)", REAPPLY)
+            for unit, seen in (facts.get("unit_programs") or {}).items() if not seen.get("present")]
 
 
 def _forwarding(plan: ClusterPlan, node: str, facts: Mapping[str, Any]) -> list[Finding]:
@@ -340,11 +348,13 @@ def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Ma
         findings += _fabric(plan, node, facts[node]) + _files(plan, node, facts[node])
         findings += _link_health(plan, node, facts[node], expected_speed_mbps)
         findings += _forwarding(plan, node, facts[node]) + _renderers(plan, node, facts[node])
-        findings += _gids_for_nccl(plan, node, facts[node])
+        findings += _gids_for_nccl(plan, node, facts[node]) + _unit_programs(node, facts[node])
     return findings + _parity(facts, plan) + _image_ids(facts) + _gid_indexes(facts)
 
 
 READ_FILES = [path for kind, path, _, _ in FILES if kind in (*OWNED_FILES, "cabling")] + [str(watch.HEALTH)]
+UNIT_FILES = (str(rollback.BOOT_UNIT), str(watch.UNIT_DIR / f"{watch.UNIT}.service"))
+"""The long-lived units provisioning installs, whose programs doctor checks are still on the node."""
 """The files doctor reads on every node: what provisioning wrote, and the on-node watch's health.json."""
 WATCH_EVENTS_SHOWN = 10
 

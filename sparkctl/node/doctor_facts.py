@@ -2,13 +2,15 @@
 
 Runs on the node with the stock python3 (standard library only), fed on stdin:
 `python3 - REQUEST` where REQUEST is JSON: {"devices": [fabric netdevs], "files": [paths], "images":
-[container images of the services deployed here], "container_cli": the docker CLI}. Prints one
+[container images of the services deployed here], "container_cli": the docker CLI, "units": [unit files
+sparkctl installs]}. Prints one
 JSON object: the live addresses, links and routes (`ip -json`), IPv4 forwarding, the iptables FORWARD
 and DOCKER-USER chains (Docker sets the FORWARD policy to DROP, which breaks a routed ring while
 looking like a dead cable), the kernel, the NCCL library version, per fabric netdev its carrier, MTU
 and speed, driver and firmware (what `ethtool -i` shows), PCIe link (current and maximum width and speed) and
 error counters, the RoCE GID tables, which daemon manages which device (NetworkManager, networkd),
-the local image ID of each service image, and the content of the FILEs sparkctl wrote (None when absent).
+the local image ID of each service image, the content of the FILEs sparkctl wrote (None when absent), and
+the program each UNIT runs with whether the node has it.
 
 The one thing written is doctor's own bookkeeping, never the node's configuration: the error counters
 of this look go to COUNTERS, and the ones of the previous look are returned beside them, so growth
@@ -247,8 +249,26 @@ def _renderers() -> dict[str, Any]:
     return {"networkmanager_active": active, "networkmanager": nm, "networkd": networkd}
 
 
+_EXEC_PREFIXES = "-@:+!"
+"""What may precede an ExecStart program (ignore failure, argv[0], no specifiers, privileges)."""
+
+
+def unit_programs(units: list[str]) -> dict[str, dict[str, Any]]:
+    """Per installed unit file, the program its ExecStart runs and whether the node has it: a unit naming
+    a Python that a release upgrade removed fails when it next starts (the boot-time restore among them)."""
+    found: dict[str, dict[str, Any]] = {}
+    for unit in units:
+        for line in (_read(unit) or "").splitlines():
+            if line.startswith("ExecStart="):
+                words = line.partition("=")[2].lstrip(_EXEC_PREFIXES).split()
+                if words:
+                    found[unit] = {"program": words[0], "present": os.access(words[0], os.X_OK)}
+                break
+    return found
+
+
 def collect(devices: list[str], files: list[str], images: tuple[str, ...] | list[str] = (), container_cli: str | None = None,
-            counters_file: Path = COUNTERS) -> dict[str, Any]:
+            counters_file: Path = COUNTERS, units: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     present = [d for d in devices if (SYS_NET / d).exists()]
     counters = {d: error_counters(d) for d in present}
     return {
@@ -268,11 +288,12 @@ def collect(devices: list[str], files: list[str], images: tuple[str, ...] | list
         "renderers": _renderers(),
         "images": image_ids(list(images), container_cli),
         "files": {path: _read(path) for path in files},
+        "unit_programs": unit_programs(list(units)),
     }
 
 
 if __name__ == "__main__":
     request = json.loads(sys.argv[1])
-    json.dump(collect(request["devices"], request["files"], request.get("images", []), request.get("container_cli")),
-              sys.stdout)
+    json.dump(collect(request["devices"], request["files"], request.get("images", []), request.get("container_cli"),
+                      units=request.get("units", [])), sys.stdout)
     sys.exit(0)

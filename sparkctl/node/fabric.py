@@ -55,6 +55,7 @@ class Settings:
     proc_net: Path = Path("/proc/net")
     python: str | None = None
     """The interpreter of the rollback units; None: `rollback.unit_python()`."""
+    boot_unit: Path = rollback.BOOT_UNIT
 
 
 @dataclass
@@ -218,11 +219,26 @@ class Fabric:
         if not check_mode:
             self._carry_out(steps)
         if not applying:
+            if self._restore_unit_refreshed(check_mode):
+                result.update(changed=True, restore_unit="rewritten")
             return self._confirm_unchanged(result, check_mode)
         if check_mode:
             return result
         result["armed_at"] = self._apply(inspection)
         return result
+
+    def _restore_unit_refreshed(self, check_mode: bool) -> bool:
+        """Keep the boot-time restore unit of an earlier apply current (written by another sparkctl, or naming
+        a Python the node no longer has); a node that never applied has none, and gets it when it first does."""
+        settings = self.settings
+        if not settings.boot_unit.exists():
+            return False
+        try:
+            return rollback.install_boot_unit(self.run, settings.state_dir, settings.netplan_dir,
+                                              settings.python or rollback.unit_python(),
+                                              boot_unit=settings.boot_unit, check_mode=check_mode)
+        except (rollback.RollbackError, OSError) as error:
+            raise FabricError(f"{self.name}: could not rewrite its boot-time restore unit: {error}") from None
 
     def _confirm_unchanged(self, result: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         """Nothing to apply on this node: prove its peers now and keep its config, in the same call (`confirmed`
@@ -248,7 +264,8 @@ class Fabric:
         pending = Pending(time.time(), settings.confirm_window, settings.method, settings.settle_timeout, known,
                           sorted(set(self.devices) | previous.devices), sorted(set(self.bonds) | previous.bonds))
         try:
-            rollback.arm(self.run, self.store, pending, settings.netplan_dir, settings.python)
+            rollback.arm(self.run, self.store, pending, settings.netplan_dir, settings.python,
+                         boot_unit=settings.boot_unit)
         except rollback.RollbackError as error:
             raise FabricError(f"{self.name} could not arm its own rollback, so nothing was applied: {error}") from None
         try:

@@ -236,6 +236,22 @@ def boot_unit_text(python: str, state_dir: Path, netplan_dir: Path, code_dir: Pa
     )
 
 
+def install_boot_unit(run: Runner, state_dir: Path, netplan_dir: Path, python: str, code_dir: Path = CODE_DIR,
+                      boot_unit: Path = BOOT_UNIT, check_mode: bool = False) -> bool:
+    """Write and enable the boot-time restore unit unless it is current; whether it was (or would be) changed.
+    Every run keeps it current, not only an apply: a unit left naming a Python the node lost would fail."""
+    unit = boot_unit_text(python, state_dir, netplan_dir, code_dir)
+    stale = not boot_unit.exists() or boot_unit.read_text(encoding="utf-8") != unit
+    disabled = run(["systemctl", "is-enabled", "--quiet", boot_unit.name])[0] != 0
+    if not check_mode:
+        if stale:
+            write_atomically(boot_unit, unit, 0o644)
+            _checked(run, ["systemctl", "daemon-reload"])
+        if disabled:
+            _checked(run, ["systemctl", "enable", "--quiet", boot_unit.name])
+    return stale or disabled
+
+
 def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: str | None = None,
         code_dir: Path = CODE_DIR, boot_unit: Path = BOOT_UNIT) -> None:
     """Record `pending` and start the timer that restores it unless confirmed within its window."""
@@ -246,12 +262,7 @@ def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: 
         time.sleep(0.2)
     install_code(code_dir)
     python = python or unit_python()
-    unit = boot_unit_text(python, store.directory, netplan_dir, code_dir)
-    if not boot_unit.exists() or boot_unit.read_text(encoding="utf-8") != unit:
-        write_atomically(boot_unit, unit, 0o644)
-        _checked(run, ["systemctl", "daemon-reload"])
-    if run(["systemctl", "is-enabled", "--quiet", boot_unit.name])[0] != 0:
-        _checked(run, ["systemctl", "enable", "--quiet", boot_unit.name])
+    install_boot_unit(run, store.directory, netplan_dir, python, code_dir, boot_unit)
     disarm(run)
     store.write_pending(pending)
     _checked(run, [

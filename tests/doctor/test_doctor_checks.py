@@ -220,3 +220,20 @@ def test_an_nccl_device_without_a_roce_v2_ipv4_gid(settings: Any, facts: dict[st
                                            "a RoCE v2 IPv4 GID (NCCL_IB_HCA names the device)")]
     del facts["spark1"]["gids"]["roceP2p1s0f0"]
     assert _findings(settings, facts)[0][2] == "no such RDMA device"
+
+
+def test_a_unit_whose_program_left_the_node(settings: Any, facts: dict[str, dict[str, Any]],
+                                            tmp_path: Path) -> None:
+    """After a release upgrade removed the Python a unit names, the unit fails when it next starts."""
+    from sparkctl.node import doctor_facts
+
+    restore, watch_unit = tmp_path / "restore.service", tmp_path / "watch.service"
+    restore.write_text("[Service]\nExecStart=/usr/bin/python3.99 -m sparkctl_node.rollback\n")
+    watch_unit.write_text("[Service]\nExecStart=-/bin/sh -c true\n")
+    seen = doctor_facts.unit_programs([str(restore), str(watch_unit), str(tmp_path / "absent.service")])
+    assert seen == {str(restore): {"program": "/usr/bin/python3.99", "present": False},
+                    str(watch_unit): {"program": "/bin/sh", "present": True}}
+    facts["spark2"]["unit_programs"] = {"/etc/systemd/system/sparkctl-fabric-restore.service": seen[str(restore)]}
+    assert _findings(settings, facts) == [("spark2", "sparkctl-fabric-restore.service program",
+                                           "/usr/bin/python3.99 (not on the node)",
+                                           "a program the node has (provisioning names the system's python3)")]

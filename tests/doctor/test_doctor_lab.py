@@ -99,6 +99,19 @@ def test_flushed_addresses_are_named_and_fixed(ring: Lab) -> None:
     assert (code, findings) == (0, [])
 
 
+def test_a_unit_naming_a_python_the_node_lost_is_named_and_fixed(ring: Lab) -> None:
+    """As after a release upgrade removed the versioned Python a unit was written with: the boot-time restore
+    would fail when next needed. --fix re-provisions, which writes the unit with the system's python3."""
+    unit = "/etc/systemd/system/sparkctl-fabric-restore.service"
+    ring.sh("spark2", "sed", "-i", "s|^ExecStart=[^ ]*|ExecStart=/usr/bin/python3.99|", unit)
+    code, findings = _doctor(ring)
+    assert (code, _seen(findings)) == (1, [("spark2", "sparkctl-fabric-restore.service program",
+                                            "/usr/bin/python3.99 (not on the node)")])
+    code, findings = _doctor(ring, "--fix")
+    assert (code, findings) == (0, [])
+    assert "ExecStart=/usr/bin/python3 -m sparkctl_node.rollback" in ring.sh("spark2", "cat", unit).stdout
+
+
 def test_a_link_down(ring: Lab) -> None:
     ring.cli("fault", "spark1:enp1s0f0np0", "--down")
     try:

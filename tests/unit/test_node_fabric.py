@@ -167,3 +167,23 @@ def test_units_name_the_systems_python3_not_the_versioned_path_ansible_discovere
     other.write_text("#!/bin/sh\n")
     assert rollback.unit_python(str(other), str(system)) == str(other)  # a Python of its own: keep it
     assert rollback.unit_python(str(versioned), str(tmp_path / "absent")) == str(versioned)
+
+
+def test_the_boot_unit_is_rewritten_only_when_stale_and_never_in_check_mode(tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        ran.append(argv)
+        return 0, "", ""
+
+    unit = tmp_path / "sparkctl-fabric-restore.service"
+    unit.write_text(rollback.boot_unit_text("/usr/bin/python3.99", tmp_path, tmp_path))
+    args = (run, tmp_path, tmp_path, "/usr/bin/python3")
+    assert rollback.install_boot_unit(*args, boot_unit=unit, check_mode=True) is True
+    assert "python3.99" in unit.read_text() and ["systemctl", "daemon-reload"] not in ran
+    assert rollback.install_boot_unit(*args, boot_unit=unit) is True
+    assert unit.read_text() == rollback.boot_unit_text("/usr/bin/python3", tmp_path, tmp_path)
+    assert ["systemctl", "daemon-reload"] in ran
+    ran.clear()
+    assert rollback.install_boot_unit(*args, boot_unit=unit) is False and ran == [
+        ["systemctl", "is-enabled", "--quiet", unit.name]]
