@@ -353,9 +353,9 @@ def examine(settings: ClusterSettings, plan: ClusterPlan, facts: Mapping[str, Ma
 
 
 READ_FILES = [path for kind, path, _, _ in FILES if kind in (*OWNED_FILES, "cabling")] + [str(watch.HEALTH)]
+"""The files doctor reads on every node: what provisioning wrote, and the on-node watch's health.json."""
 UNIT_FILES = (str(rollback.BOOT_UNIT), str(watch.UNIT_DIR / f"{watch.UNIT}.service"))
 """The long-lived units provisioning installs, whose programs doctor checks are still on the node."""
-"""The files doctor reads on every node: what provisioning wrote, and the on-node watch's health.json."""
 WATCH_EVENTS_SHOWN = 10
 
 
