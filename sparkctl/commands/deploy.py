@@ -12,7 +12,14 @@ from pathlib import Path
 
 import click
 
-from sparkctl.commands.options import become_option, become_used, inventory_option, inventory_used, vault_used
+from sparkctl.commands.options import (
+    become_option,
+    become_used,
+    inventory_option,
+    inventory_used,
+    node_targets,
+    vault_used,
+)
 from sparkctl.errors import InputError, SparkctlError
 from sparkctl.inventory import Inventory, load_inventory
 from sparkctl.services.spec import KEY, ServicesSpec, read_services
@@ -52,13 +59,10 @@ def _report(hosts: Inventory, spec: ServicesSpec, only: tuple[str, ...], as_json
     from rich.markup import escape
     from rich.table import Table
 
-    from sparkctl import ssh
     from sparkctl.services.status import collect
     from sparkctl.views.console import report_console
 
-    asked = become_used().typed()
-    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values, become_password=asked) for h in hosts}
-    statuses = collect(spec, targets, only)
+    statuses = collect(spec, node_targets(hosts), only)
     ok = all(s.healthy for s in statuses)
     if as_json:
         click.echo(json.dumps({"inventory": inventory_used().to_dict(), "ok": ok,

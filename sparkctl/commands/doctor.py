@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sparkctl.commands.options import become_option, become_used, inventory_option, inventory_used, vault_used
+from sparkctl.commands.options import (
+    become_option,
+    become_used,
+    inventory_option,
+    inventory_used,
+    node_targets,
+    vault_used,
+)
 from sparkctl.errors import SparkctlError
 
 if TYPE_CHECKING:  # imported lazily at run time: `sparkctl --help` stays fast
@@ -36,7 +43,6 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     from rich.table import Table
 
     from sparkctl import doctor as checks
-    from sparkctl import ssh
     from sparkctl.inventory import load_inventory
     from sparkctl.parallel import parallel
     from sparkctl.services.spec import read_services
@@ -50,8 +56,7 @@ def doctor(inventory: Path, as_json: bool, fix: bool) -> None:
     settings = read_settings(hosts)
     speed = read_expectations(hosts).link_speed_mbps
     spec = read_services(hosts)
-    asked = become_used().typed()
-    targets = {h.name: ssh.SSHTarget.from_hostvars(h.name, h.values, become_password=asked) for h in hosts}
+    targets = node_targets(hosts)
 
     history: dict[str, list[checks.WatchEvent]] = {}
     unread: list[checks.NotChecked] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -12,6 +12,10 @@ from sparkctl.become import BecomePassword
 from sparkctl.inventory_source import InventoryChoice, choose_here
 from sparkctl.model import TOPOLOGIES
 from sparkctl.vault import VaultPasswords
+
+if TYPE_CHECKING:  # imported when a command runs: `sparkctl --help` stays fast
+    from sparkctl.inventory import Inventory
+    from sparkctl.ssh import SSHTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +68,16 @@ def become_used() -> BecomePassword:
     found = click.get_current_context().meta.setdefault(_BECOME, BecomePassword())
     assert isinstance(found, BecomePassword)
     return found
+
+
+def node_targets(hosts: Inventory, *, trust_on_first_use: bool = False) -> dict[str, SSHTarget]:
+    """How sparkctl's own commands reach every host: as Ansible does, with sudo's password from the inventory
+    or typed at --ask-become-pass."""
+    from sparkctl.ssh import SSHTarget
+
+    asked = become_used().typed()
+    return {host.name: SSHTarget.from_hostvars(host.name, host.values, trust_on_first_use=trust_on_first_use,
+                                               become_password=asked) for host in hosts}
 
 
 def become_option(func: F) -> F:

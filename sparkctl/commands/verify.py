@@ -9,9 +9,9 @@ import click
 
 from sparkctl.commands.options import (
     become_option,
-    become_used,
     inventory_option,
     inventory_used,
+    node_targets,
     topology_option,
     vault_used,
 )
@@ -37,7 +37,6 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
     """
     from rich.console import Console
 
-    from sparkctl import ssh
     from sparkctl.verify import measured
     from sparkctl.verify.engine import Options, Verifier
     from sparkctl.verify.expectations import read_expectations
@@ -50,12 +49,7 @@ def verify_link(inventory: Path, topology: str | None, links: str, duration: flo
     hosts = load_inventory(inventory, vault_used())
     settings = read_settings(hosts, topology)
     expect = read_expectations(hosts)
-    asked = become_used().typed()
-    targets = {
-        host.name: ssh.SSHTarget.from_hostvars(host.name, host.values, trust_on_first_use=trust_on_first_use,
-                                               become_password=asked)
-        for host in hosts
-    }
+    targets = node_targets(hosts, trust_on_first_use=trust_on_first_use)
     chosen = tuple(part.strip() for part in links.split(",") if part.strip())
     err = Console(stderr=True)
     with err.status("verify-link") as status:
