@@ -208,3 +208,17 @@ def test_what_sudo_refused_is_said_and_a_failing_command_is_not_mistaken_for_it(
     assert problem is not None and says in str(problem) and "nothing was run" in str(problem)
     assert ssh.sudo_failure(target, subprocess.CompletedProcess([], 1, "", "ip: a password is required\n")) is None
     assert ssh.sudo_failure(ssh.SSHTarget("spark1", "h"), subprocess.CompletedProcess([], 1, "", stderr)) is None
+
+
+def test_the_host_key_probe_runs_no_sudo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It checks the SSH handshake only: a sudo there would cost a password prompt's worth of work per node."""
+    seen: list[list[str]] = []
+
+    def fake(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake)
+    target = ssh.SSHTarget("spark1", "h", user="admin", become=ssh.Become(password="x"))
+    assert ssh.changed_host_keys([target]) == []
+    assert seen and seen[0][-1] == "true"
