@@ -93,8 +93,10 @@ def _node_read(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
         raise StepFailed(f"ip -json link show failed: {err.strip() or out.strip()}")
     wanted = set(params["netdevs"])
     links = [link for link in json.loads(out) if link.get("ifname") in wanted]
-    facts = {params["links_fact"]: links} if params["links_fact"] else {}
-    return {"uid": uid, "links": links, **({"ansible_facts": facts} if facts else {})}
+    result: dict[str, Any] = {"uid": uid, "links": links}
+    if params["links_fact"]:
+        result["ansible_facts"] = {params["links_fact"]: links}
+    return result
 
 
 def _packages(params: Params, check_mode: bool, run: Runner) -> dict[str, Any]:
