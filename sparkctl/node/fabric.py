@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,8 @@ class Settings:
     netplan_dir: Path = netplan_files.NETPLAN_DIR
     sys_net: Path = rollback.SYS_NET
     proc_net: Path = Path("/proc/net")
-    python: str | None = None
-    """The interpreter of the rollback units; None: `rollback.unit_python()`."""
+    python: str = field(default_factory=rollback.unit_python)
+    """The interpreter the rollback units name."""
     boot_unit: Path = rollback.BOOT_UNIT
 
 
@@ -235,8 +235,7 @@ class Fabric:
             return False
         try:
             return rollback.install_boot_unit(self.run, settings.state_dir, settings.netplan_dir,
-                                              settings.python or rollback.unit_python(),
-                                              boot_unit=settings.boot_unit, check_mode=check_mode)
+                                              settings.python, boot_unit=settings.boot_unit, check_mode=check_mode)
         except (rollback.RollbackError, OSError) as error:
             raise FabricError(f"{self.name}: could not rewrite its boot-time restore unit: {error}") from None
 

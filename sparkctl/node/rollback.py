@@ -252,7 +252,7 @@ def install_boot_unit(run: Runner, state_dir: Path, netplan_dir: Path, python: s
     return stale or disabled
 
 
-def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: str | None = None,
+def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: str,
         code_dir: Path = CODE_DIR, boot_unit: Path = BOOT_UNIT) -> None:
     """Record `pending` and start the timer that restores it unless confirmed within its window."""
     deadline = time.monotonic() + pending.settle_timeout + 10
@@ -261,7 +261,6 @@ def arm(run: Runner, store: Store, pending: Pending, netplan_dir: Path, python: 
             raise RollbackError("a rollback of an earlier apply is still running; nothing was changed")
         time.sleep(0.2)
     install_code(code_dir)
-    python = python or unit_python()
     install_boot_unit(run, store.directory, netplan_dir, python, code_dir, boot_unit)
     disarm(run)
     store.write_pending(pending)
